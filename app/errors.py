@@ -1,0 +1,21 @@
+"""Errors a user can cause. Each carries a message fit to show in the window and the CLI."""
+
+
+class HearthError(Exception):
+    """Base for errors that end in a clear message, never a traceback."""
+
+
+class ModelError(HearthError):
+    """A model file that cannot be used (not a GGUF, truncated, unsupported architecture)."""
+
+
+class AdapterError(HearthError):
+    """An adapter file that cannot be used with the current base model."""
+
+
+class StoreError(HearthError):
+    """The database cannot be opened or written (full disk, newer schema, corruption)."""
+
+
+class Cancelled(HearthError):  # noqa: N818 - reads better at call sites
+    """A long job was cancelled by the user."""

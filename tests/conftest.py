@@ -1,0 +1,31 @@
+"""Shared fixtures: every test runs with HEARTH_HOME in a temporary folder, offline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Two cores, shared: tests never let torch or llama.cpp take both.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HEARTH_THREADS", "1")
+
+
+@pytest.fixture(autouse=True)
+def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "hearth-home"
+    home.mkdir()
+    monkeypatch.setenv("HEARTH_HOME", str(home))
+    yield home
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    from app.llm.models import packaged_default_model
+
+    return packaged_default_model()

@@ -1,0 +1,139 @@
+"""The conversation column: messages in a scroll area, a welcome screen when it is empty.
+
+It only arranges message widgets; the main window decides what they show. The column keeps a
+readable width on wide windows and follows new text while the user is at the bottom.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from app.ui.message_widget import AssistantMessage, MemoryRef, UserMessage
+from app.ui.theme import icon
+
+COLUMN_WIDTH = 820
+
+
+class _Welcome(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcome")
+        box = QVBoxLayout(self)
+        box.addStretch(2)
+        logo = QLabel(self)
+        logo.setPixmap(icon("hearth").pixmap(56, 56))
+        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title = QLabel("How can I help?", self)
+        title.setObjectName("welcomeTitle")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        sub = QLabel("Hearth runs entirely on this computer. Nothing you write leaves it.", self)
+        sub.setObjectName("welcomeText")
+        sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        sub.setWordWrap(True)
+        for widget in (logo, title, sub):
+            box.addWidget(widget)
+        box.addStretch(3)
+
+
+class ChatView(QScrollArea):
+    """Holds the messages of one conversation."""
+
+    rated = Signal(int, int)
+    edited = Signal(int, str)
+    link_clicked = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatView")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        canvas = QWidget(self)
+        canvas.setObjectName("chatCanvas")
+        outer = QVBoxLayout(canvas)
+        outer.setContentsMargins(24, 16, 24, 16)
+        self.column = QWidget(canvas)
+        self.column.setObjectName("chatColumn")
+        self.column.setMaximumWidth(COLUMN_WIDTH)
+        self.messages = QVBoxLayout(self.column)
+        self.messages.setContentsMargins(0, 0, 0, 0)
+        self.messages.setSpacing(6)
+        self.messages.addStretch(1)
+        outer.addWidget(self.column, 1, Qt.AlignmentFlag.AlignHCenter)
+        self.welcome = _Welcome(canvas)
+        outer.addWidget(self.welcome, 100)
+        self.setWidget(canvas)
+        self._follow = True
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._track)
+        bar.rangeChanged.connect(self._stick)
+        self._refresh_welcome()
+
+    # -- content ---------------------------------------------------------------------------
+    def clear(self) -> None:
+        while self.messages.count() > 1:
+            item = self.messages.takeAt(0)
+            widget = item.widget()
+            if widget is not None:
+                widget.hide()
+                widget.deleteLater()
+        self._follow = True
+        self._refresh_welcome()
+
+    def add_user(self, text: str) -> UserMessage:
+        widget = UserMessage(text, self.column)
+        self._insert(widget)
+        return widget
+
+    def add_assistant(self) -> AssistantMessage:
+        widget = AssistantMessage(self.column)
+        widget.rated.connect(self.rated)
+        widget.edited.connect(self.edited)
+        widget.link_clicked.connect(self.link_clicked)
+        self._insert(widget)
+        return widget
+
+    def add_stored_answer(
+        self, message_id: int, text: str, figures: str, memories: list[MemoryRef], rating: int
+    ) -> AssistantMessage:
+        widget = self.add_assistant()
+        widget.finish(message_id, text, figures)
+        widget.set_memories(memories)
+        widget.set_rating(rating)
+        return widget
+
+    def message_widgets(self) -> list[QWidget]:
+        items = (self.messages.itemAt(i) for i in range(self.messages.count()))
+        return [item.widget() for item in items if item.widget() is not None]
+
+    def answers(self) -> list[AssistantMessage]:
+        return [w for w in self.message_widgets() if isinstance(w, AssistantMessage)]
+
+    def _insert(self, widget: QWidget) -> None:
+        self.messages.insertWidget(self.messages.count() - 1, widget)
+        self._follow = True
+        self._refresh_welcome()
+        QTimer.singleShot(0, self.scroll_to_end)
+
+    def _refresh_welcome(self) -> None:
+        empty = not self.message_widgets()
+        self.welcome.setVisible(empty)
+        self.column.setVisible(not empty)
+
+    # -- scrolling -------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.column.setFixedWidth(min(COLUMN_WIDTH, max(200, self.viewport().width() - 48)))
+
+    def scroll_to_end(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _track(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._follow = value >= bar.maximum() - 24
+
+    def _stick(self, _lo: int, hi: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(hi)

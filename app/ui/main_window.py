@@ -1,0 +1,267 @@
+"""Hearth's main window: conversations on the left, the chat and its input on the right.
+
+The window owns a `Session` (the core, opened in the background) and at most one reply worker.
+Everything that may wait runs on the session's pool; results come back by signal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
+
+from app.cancel import CancelToken
+from app.ui import feedback_bridge
+from app.ui.chat_view import ChatView
+from app.ui.composer import Composer
+from app.ui.generation import GenerationWorker, Throughput
+from app.ui.history import Entry, figures, load_history, memory_refs
+from app.ui.menus import build_menus, choose_model_file, show_model_error
+from app.ui.message_widget import AssistantMessage
+from app.ui.session import Session
+from app.ui.sidebar import Sidebar
+from app.ui.status import StatusBar
+from app.ui.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, open_core: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Hearth")
+        self.resize(1120, 760)
+        self.tasks = Tasks(self)
+        self.session = Session(self.tasks, self)
+        self.conversation_id: int | None = None
+        self.worker: GenerationWorker | None = None
+        self.live: AssistantMessage | None = None
+        self.throughput = Throughput()
+        self.tool_pages: dict[str, QWidget] = {}
+        self._closed = False
+
+        self.sidebar = Sidebar(self)
+        self.chat = ChatView(self)
+        self.composer = Composer(self)
+        right = QWidget(self)
+        right.setObjectName("chatPane")
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.chat, 1)
+        column.addWidget(self.composer)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setObjectName("splitter")
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([260, 860])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        build_menus(self)
+
+        self.sidebar.selected.connect(self.open_conversation)
+        self.sidebar.new_requested.connect(self.new_conversation)
+        self.sidebar.rename_requested.connect(self.rename_conversation)
+        self.sidebar.delete_requested.connect(self.delete_conversation)
+        self.composer.send.connect(self.send)
+        self.composer.stop.connect(self.stop_generation)
+        self.chat.rated.connect(self.rate_answer)
+        self.chat.edited.connect(self.edit_answer)
+        self.chat.link_clicked.connect(self.follow_link)
+        self.session.core_ready.connect(lambda _core: self.refresh_conversations())
+        self.session.model_state.connect(self._model_state)
+        self.composer.input.setFocus()
+        if open_core:
+            self.session.open()
+
+    # -- conversations ---------------------------------------------------------------------
+    def refresh_conversations(self) -> None:
+        core = self.session.core
+        if core is None:
+            return
+        self.tasks.run(core.conversations.list, self._show_conversations)
+
+    def _show_conversations(self, conversations: list[Any]) -> None:
+        self.sidebar.set_conversations(conversations, self.conversation_id)
+
+    def new_conversation(self) -> None:
+        self._leave_conversation()
+        self.conversation_id = None
+        self.chat.clear()
+        self.sidebar.list.setCurrentRow(-1)
+        self.composer.input.setFocus()
+
+    def open_conversation(self, conversation_id: int | None) -> None:
+        core = self.session.core
+        if conversation_id is None or core is None or conversation_id == self.conversation_id:
+            return
+        self._leave_conversation()
+        self.conversation_id = conversation_id
+        self.chat.clear()
+        self.tasks.run(
+            lambda: (conversation_id, load_history(core, conversation_id)), self._show_history
+        )
+
+    def _show_history(self, result: tuple[int, list[Entry]]) -> None:
+        conversation_id, entries = result
+        if conversation_id != self.conversation_id:
+            return  # the user moved on while it loaded
+        for entry in entries:
+            if entry.role == "user":
+                self.chat.add_user(entry.text)
+            else:
+                self.chat.add_stored_answer(
+                    entry.message_id, entry.text, entry.figures, entry.memories, entry.rating
+                )
+        self.sidebar.select(conversation_id)
+
+    def _leave_conversation(self) -> None:
+        """A reply still streaming into the view being left is stopped (it is saved as is)."""
+        self.stop_generation()
+        self.live = None
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        core = self.session.core
+        if core is not None:
+            self.tasks.run(
+                lambda: core.conversations.rename(conversation_id, title),
+                lambda _r: self.refresh_conversations(),
+            )
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        core = self.session.core
+        if core is None:
+            return
+        if conversation_id == self.conversation_id:
+            self.new_conversation()
+        self.tasks.run(
+            lambda: core.conversations.delete(conversation_id),
+            lambda _r: self.refresh_conversations(),
+        )
+
+    # -- a reply ---------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        if self.worker is not None:
+            return
+        self.chat.add_user(text)
+        self.live = self.chat.add_assistant()
+        if not self.session.ready:
+            self.live.set_waiting("Waiting for the model to load…")
+        else:
+            self.live.set_waiting("Thinking…")
+        worker = GenerationWorker(self.session.wait_core, self.conversation_id, text, CancelToken())
+        sig = worker.signals
+        sig.conversation.connect(self._reply_conversation)
+        sig.started.connect(lambda: self.live and self.live.set_waiting("Thinking…"))
+        sig.recalled.connect(self._reply_recalled)
+        sig.token.connect(self._reply_token)
+        sig.done.connect(self._reply_done)
+        sig.failed.connect(self._reply_failed)
+        sig.finished.connect(self._reply_finished)
+        self.worker = worker
+        self.throughput = Throughput()
+        self.composer.set_generating(True)
+        self.tasks.start(worker)
+
+    def stop_generation(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel.cancel()
+
+    @property
+    def generating(self) -> bool:
+        return self.worker is not None
+
+    def _reply_conversation(self, conversation_id: int) -> None:
+        if self.conversation_id is None and self.live is not None:
+            self.conversation_id = conversation_id
+            self.refresh_conversations()
+
+    def _reply_recalled(self, memories: list[Any]) -> None:
+        if self.live is not None:
+            self.live.set_memories(memory_refs(memories))
+
+    def _reply_token(self, text: str) -> None:
+        self.throughput.tick()
+        if self.live is not None:
+            self.live.append(text)
+        self.status.set_speed(self.throughput.rate, live=True)
+
+    def _reply_done(self, done: Any) -> None:
+        self.status.set_speed(done.tok_s)
+        if self.live is not None:
+            model = self.session.model_name
+            self.live.finish(
+                done.assistant_message_id,
+                figures=figures(model, done.tokens, done.tok_s, done.cancelled),
+            )
+
+    def _reply_failed(self, message: str) -> None:
+        if self.live is not None:
+            self.live.show_error(message)
+
+    def _reply_finished(self) -> None:
+        self.worker = None
+        self.live = None
+        self.composer.set_generating(False)
+        self.refresh_conversations()
+
+    # -- feedback --------------------------------------------------------------------------
+    def rate_answer(self, message_id: int, rating: int) -> None:
+        core = self.session.core
+        if core is not None:
+            self.tasks.run(
+                lambda: feedback_bridge.rate(core, message_id, rating),
+                lambda _r: self.status.showMessage("Thanks — feedback saved", 3000),
+                self._feedback_failed,
+            )
+
+    def edit_answer(self, message_id: int, text: str) -> None:
+        core = self.session.core
+        if core is not None:
+            self.tasks.run(
+                lambda: feedback_bridge.edit(core, message_id, text),
+                lambda _r: self.status.showMessage("Your edit was saved as a preference", 4000),
+                self._feedback_failed,
+            )
+
+    def _feedback_failed(self, exc: BaseException) -> None:
+        self.status.showMessage(f"Could not save feedback: {exc}", 6000)
+
+    def follow_link(self, url: str) -> None:
+        prefix = "hearth://conversation/"
+        if url.startswith(prefix) and url[len(prefix) :].isdigit():
+            self.open_conversation(int(url[len(prefix) :]))
+
+    # -- models ----------------------------------------------------------------------------
+    def add_model(self) -> None:
+        path = choose_model_file(self)
+        if path is not None:
+            self.session.switch_model(path, lambda msg: show_model_error(self, msg))
+
+    def use_model(self, record_id: int) -> None:
+        self.session.switch_model(record_id, lambda msg: show_model_error(self, msg))
+
+    def _model_state(self, state: str, text: str) -> None:
+        self.status.set_model_state(state, self.session.model_name, text)
+
+    # -- closing ---------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop the reply, wait for every background task, close the core. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop_generation()
+        for page in self.tool_pages.values():
+            page.close()
+        self.session.close()
+
+    def closeEvent(self, event) -> None:
+        self.hide()
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,114 @@
+"""The menu bar: File (new chat, add model, models, quit) and Tools (memories, personalization).
+
+The tool pages belong to other parts of Hearth; they are imported when opened, and a page that
+is not installed yet gives a message instead of an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QDialog, QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
+
+log = logging.getLogger(__name__)
+
+TOOL_PAGES = {
+    "memories": ("app.ui.memory_manager", "MemoryManager", "Memories"),
+    "personalization": ("app.ui.personalization", "PersonalizationPage", "Personalization"),
+}
+
+
+def build_menus(window: Any) -> None:
+    bar = window.menuBar()
+    file_menu = bar.addMenu("&File")
+    new = file_menu.addAction("New chat", window.new_conversation)
+    new.setShortcut(QKeySequence.StandardKey.New)
+    file_menu.addSeparator()
+    add = file_menu.addAction("Add model…", window.add_model)
+    add.setShortcut(QKeySequence("Ctrl+O"))
+    window.models_menu = file_menu.addMenu("Models")
+    window.models_menu.aboutToShow.connect(lambda: fill_models_menu(window))
+    file_menu.addSeparator()
+    quit_action = file_menu.addAction("Quit", window.close)
+    quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+
+    chat_menu = bar.addMenu("&Chat")
+    stop = chat_menu.addAction("Stop", window.stop_generation)
+    stop.setShortcut(QKeySequence("Ctrl+."))
+    chat_menu.addAction("Rename conversation", window.sidebar.rename_current)
+    chat_menu.addAction("Delete conversation…", window.sidebar.delete_current)
+
+    tools = bar.addMenu("&Tools")
+    tools.addAction("Memories…", lambda: open_tool_page(window, "memories"))
+    tools.addAction("Personalization…", lambda: open_tool_page(window, "personalization"))
+
+
+def fill_models_menu(window: Any) -> None:
+    menu: QMenu = window.models_menu
+    menu.clear()
+    session = window.session
+    active = session.active_model_path()
+    records = session.models()
+    if not records:
+        menu.addAction("No models yet").setEnabled(False)
+        return
+    group = QActionGroup(menu)
+    for record in records:
+        action = QAction(f"{record.name}  ({record.path.name})", menu)
+        action.setCheckable(True)
+        action.setChecked(active is not None and Path(record.path) == active)
+        action.triggered.connect(lambda _c=False, rid=record.id: window.use_model(rid))
+        group.addAction(action)
+        menu.addAction(action)
+
+
+def choose_model_file(parent: QWidget) -> Path | None:
+    path, _filter = QFileDialog.getOpenFileName(
+        parent, "Add a GGUF model", str(Path.home()), "GGUF models (*.gguf);;All files (*)"
+    )
+    return Path(path) if path else None
+
+
+def show_model_error(parent: QWidget, message: str) -> None:
+    QMessageBox.warning(
+        parent,
+        "Cannot use this model",
+        f"{message}\n\nThe model you were using stays active.",
+    )
+
+
+def open_tool_page(window: QMainWindow, key: str) -> QWidget | None:
+    """Open one of the tool pages as a window of its own; None if it is not available."""
+    module_name, class_name, title = TOOL_PAGES[key]
+    core = window.session.core
+    if core is None:
+        QMessageBox.information(window, title, "Hearth is still starting; try again in a moment.")
+        return None
+    try:
+        page_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        log.info("tool page %s not available: %s", key, exc)
+        QMessageBox.information(window, title, f"{title} is not available in this build yet.")
+        return None
+    page = window.tool_pages.get(key)
+    if page is None:
+        page = page_class(core, window)
+        if not isinstance(page, QDialog):
+            page.setParent(window, page.windowFlags() | _window_flags())
+        page.setWindowTitle(f"{title} — Hearth")
+        page.resize(760, 560)
+        window.tool_pages[key] = page
+    page.show()
+    page.raise_()
+    page.activateWindow()
+    return page
+
+
+def _window_flags():
+    from PySide6.QtCore import Qt
+
+    return Qt.WindowType.Window

@@ -1,0 +1,257 @@
+"""One message in the chat: the user's bubble, or the assistant's answer with its footer.
+
+An answer's footer carries copy, thumbs up/down and "edit answer", the generation figures, and a
+"used N memories" line that expands to the recalled memories with links to where they came from.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.text_view import TextView
+from app.ui.theme import icon
+
+
+@dataclass(frozen=True)
+class MemoryRef:
+    """A memory as the window shows it (from a Recalled event or looked up by id)."""
+
+    id: int
+    text: str
+    kind: str = "fact"
+    source: str = ""
+    conversation_id: int | None = None
+
+
+def _tool(name: str, tip: str, parent: QWidget) -> QToolButton:
+    button = QToolButton(parent)
+    button.setIcon(icon(name))
+    button.setToolTip(tip)
+    button.setObjectName("footerButton")
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    button.setAutoRaise(True)
+    return button
+
+
+class UserMessage(QWidget):
+    """Right-aligned bubble, as narrow as its text allows."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("userRow")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 6, 0, 6)
+        row.addStretch(1)
+        self.bubble = QFrame(self)
+        self.bubble.setObjectName("userBubble")
+        inner = QVBoxLayout(self.bubble)
+        inner.setContentsMargins(14, 9, 14, 9)
+        self.view = TextView(self.bubble, shrink=True)
+        self.view.set_plain(text)
+        inner.addWidget(self.view)
+        row.addWidget(self.bubble)
+
+    def text(self) -> str:
+        return self.view.text()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.view.set_max_width(int(self.width() * 0.78) - 28)
+
+
+class AssistantMessage(QFrame):
+    """An answer: streams in as plain text, then renders as markdown with its footer."""
+
+    rated = Signal(int, int)  # assistant message id, +1 / -1
+    edited = Signal(int, str)  # assistant message id, the user's rewrite
+    link_clicked = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("assistantMessage")
+        self.message_id: int | None = None
+        self.rating = 0
+        self._markdown = ""
+        self.memories: list[MemoryRef] = []
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(0, 8, 0, 8)
+        outer.setSpacing(12)
+        avatar = QLabel(self)
+        avatar.setObjectName("avatar")
+        avatar.setPixmap(icon("hearth").pixmap(20, 20))
+        avatar.setFixedSize(32, 32)
+        avatar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        outer.addWidget(avatar, 0, Qt.AlignmentFlag.AlignTop)
+        self.column = QVBoxLayout()
+        self.column.setSpacing(4)
+        outer.addLayout(self.column, 1)
+
+        self.status = QLabel(self)
+        self.status.setObjectName("answerStatus")
+        self.status.hide()
+        self.column.addWidget(self.status)
+        self.view = TextView(self)
+        self.view.anchorClicked.connect(lambda url: self.link_clicked.emit(url.toString()))
+        self.column.addWidget(self.view)
+        self.editor: QWidget | None = None
+
+        self.memory_toggle = QPushButton(self)
+        self.memory_toggle.setObjectName("memoryToggle")
+        self.memory_toggle.setIcon(icon("memory"))
+        self.memory_toggle.setCheckable(True)
+        self.memory_toggle.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.memory_toggle.toggled.connect(self._show_memories)
+        self.memory_toggle.hide()
+        self.memory_list = QLabel(self)
+        self.memory_list.setObjectName("memoryList")
+        self.memory_list.setWordWrap(True)
+        self.memory_list.setTextFormat(Qt.TextFormat.RichText)
+        self.memory_list.linkActivated.connect(self.link_clicked.emit)
+        self.memory_list.hide()
+        self.column.addWidget(self.memory_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        self.column.addWidget(self.memory_list)
+        self.footer = self._build_footer()
+        self.column.addWidget(self.footer)
+        self.footer.hide()
+
+    def _build_footer(self) -> QWidget:
+        footer = QWidget(self)
+        row = QHBoxLayout(footer)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        self.copy_button = _tool("copy", "Copy", footer)
+        self.up_button = _tool("thumb-up", "Good answer", footer)
+        self.down_button = _tool("thumb-down", "Bad answer", footer)
+        self.edit_button = _tool("edit", "Edit answer (teaches Hearth your preference)", footer)
+        self.copy_button.clicked.connect(self.copy)
+        self.up_button.clicked.connect(lambda: self._rate(1))
+        self.down_button.clicked.connect(lambda: self._rate(-1))
+        self.edit_button.clicked.connect(self.start_edit)
+        for button in (self.copy_button, self.up_button, self.down_button, self.edit_button):
+            row.addWidget(button)
+        self.figures = QLabel(footer)
+        self.figures.setObjectName("figures")
+        row.addSpacing(8)
+        row.addWidget(self.figures)
+        row.addStretch(1)
+        return footer
+
+    # -- streaming -------------------------------------------------------------------------
+    def set_waiting(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+
+    def append(self, chunk: str) -> None:
+        self.set_waiting("")
+        self._markdown += chunk
+        self.view.append_text(chunk)
+
+    def finish(self, message_id: int | None, text: str | None = None, figures: str = "") -> None:
+        self.set_waiting("")
+        self.message_id = message_id
+        if text is not None:
+            self._markdown = text
+        self.view.set_markdown(self._markdown)
+        self.figures.setText(figures)
+        self.footer.setVisible(message_id is not None)
+
+    def show_error(self, message: str) -> None:
+        self.status.setText(message)
+        self.status.setProperty("error", True)
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+        self.status.show()
+
+    def text(self) -> str:
+        return self._markdown
+
+    # -- memories --------------------------------------------------------------------------
+    def set_memories(self, memories: list[MemoryRef]) -> None:
+        self.memories = list(memories)
+        n = len(self.memories)
+        self.memory_toggle.setText(f"used {n} memor{'y' if n == 1 else 'ies'}")
+        self.memory_toggle.setVisible(n > 0)
+        items = []
+        for mem in self.memories:
+            where = html.escape(mem.source or mem.kind)
+            if mem.conversation_id is not None:
+                where = f'<a href="hearth://conversation/{mem.conversation_id}">{where}</a>'
+            items.append(
+                f"<li>{html.escape(mem.text)} <span style='color:#8a8f98'>· {where}</span></li>"
+            )
+        self.memory_list.setText(f"<ul style='margin:0'>{''.join(items)}</ul>")
+        self._show_memories(self.memory_toggle.isChecked())
+
+    def _show_memories(self, shown: bool) -> None:
+        self.memory_list.setVisible(shown and bool(self.memories))
+        self.memory_toggle.setIcon(icon("chevron-down" if shown else "memory"))
+
+    # -- feedback --------------------------------------------------------------------------
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self._markdown)
+
+    def _rate(self, rating: int) -> None:
+        if self.message_id is None:
+            return
+        self.set_rating(rating)
+        self.rated.emit(self.message_id, rating)
+
+    def set_rating(self, rating: int) -> None:
+        self.rating = rating
+        self.up_button.setIcon(icon("thumb-up-on" if rating > 0 else "thumb-up"))
+        self.down_button.setIcon(icon("thumb-down-on" if rating < 0 else "thumb-down"))
+
+    def start_edit(self) -> None:
+        if self.message_id is None or self.editor is not None:
+            return
+        self.editor = QFrame(self)
+        self.editor.setObjectName("answerEditor")
+        box = QVBoxLayout(self.editor)
+        box.setContentsMargins(0, 0, 0, 0)
+        self.edit_box = QPlainTextEdit(self.editor)
+        self.edit_box.setPlainText(self._markdown)
+        self.edit_box.setMinimumHeight(120)
+        box.addWidget(self.edit_box)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        cancel = QPushButton("Cancel", self.editor)
+        save = QPushButton("Save answer", self.editor)
+        save.setObjectName("primaryButton")
+        cancel.clicked.connect(self.end_edit)
+        save.clicked.connect(self.save_edit)
+        buttons.addWidget(cancel)
+        buttons.addWidget(save)
+        box.addLayout(buttons)
+        self.column.insertWidget(self.column.indexOf(self.view) + 1, self.editor)
+        self.view.hide()
+        self.edit_box.setFocus()
+
+    def save_edit(self) -> None:
+        if self.editor is None or self.message_id is None:
+            return
+        new_text = self.edit_box.toPlainText().strip()
+        if new_text and new_text != self._markdown.strip():
+            self._markdown = new_text
+            self.view.set_markdown(new_text)
+            self.edited.emit(self.message_id, new_text)
+        self.end_edit()
+
+    def end_edit(self) -> None:
+        if self.editor is not None:
+            self.editor.deleteLater()
+            self.editor = None
+        self.view.show()

@@ -1,0 +1,36 @@
+"""The status bar: which model, whether it is ready, and how fast the last reply came."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("statusBar")
+        self.setSizeGripEnabled(False)
+        self.dot = QLabel("●", self)
+        self.dot.setObjectName("stateDot")
+        self.model = QLabel("Starting…", self)
+        self.model.setObjectName("modelLabel")
+        self.speed = QLabel("", self)
+        self.speed.setObjectName("speedLabel")
+        self.addWidget(self.dot)
+        self.addWidget(self.model, 1)
+        self.addPermanentWidget(self.speed)
+        self.state = "loading"
+
+    def set_model_state(self, state: str, model_name: str, text: str) -> None:
+        self.state = state
+        self.dot.setProperty("state", state)
+        self.dot.style().unpolish(self.dot)
+        self.dot.style().polish(self.dot)
+        if state == "ready" and model_name:
+            self.model.setText(f"{model_name} — Ready")
+        else:
+            self.model.setText(text)
+        self.model.setToolTip(self.model.text())
+
+    def set_speed(self, tok_s: float, live: bool = False) -> None:
+        self.speed.setText(f"{tok_s:.1f} tok/s" + (" …" if live else "") if tok_s > 0 else "")

@@ -28,7 +28,7 @@ class MergeOptions:
     weights: tuple[float, ...] | None = None
     rank: int | None = None
     seed: int = 0
-    power_iters: int = 2
+    power_iters: int = 1
     oversample: int = 8
 
     def weight_list(self, n_parents: int) -> list[float]:

@@ -65,8 +65,8 @@ class Dare(MergeMethod):
         ) -> tuple[FloatArray, int, int]:
             for block, rng in zip(blocks, rngs, strict=True):
                 if p > 0.0:
-                    dropped = rng.random(block.shape, dtype=np.float32) < p
-                    np.copyto(block, np.float32(0), where=dropped)
+                    kept = rng.random(block.shape, dtype=np.float32) >= np.float32(p)
+                    block *= kept
                     block *= rescale
             if options.variant == "ties":
                 return elect_and_mean(blocks, weights)

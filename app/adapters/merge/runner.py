@@ -6,9 +6,10 @@ alpha/r was folded into its factors first, so nothing depends on the parents' sc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +56,25 @@ def merge_adapters(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     parent_ids: Sequence[Any] | None = None,
+    threads: int = 1,
 ) -> MergeResult:
-    """Merge `parents` with `method`; one tensor's work in memory at a time."""
+    """Merge `parents` with `method`; one tensor's work in memory at a time.
+
+    `threads` caps the BLAS threads: a merge is background work on a machine whose cores
+    the chat needs, and OpenBLAS threads spin-wait like llama.cpp's when a core is busy.
+    """
+    with _blas_threads(threads):
+        return _merge(parents, method, options, progress, cancel, parent_ids)
+
+
+def _merge(
+    parents: Sequence[LoraAdapter],
+    method: str | MergeMethod,
+    options: MergeOptions | None,
+    progress: Progress | None,
+    cancel: CancelToken | None,
+    parent_ids: Sequence[Any] | None,
+) -> MergeResult:
     impl = get_method(method) if isinstance(method, str) else method
     options = options if options is not None else impl.options_type()
     if not isinstance(options, impl.options_type):
@@ -97,6 +115,17 @@ def merge_adapters(
     metadata = {"merge": {"method": impl.name, "options": options.to_dict(), "parents": ids}}
     adapter = LoraAdapter(parents[0].architecture, float(out_rank), out_rank, merged, metadata)
     return MergeResult(adapter, report)
+
+
+@contextlib.contextmanager
+def _blas_threads(threads: int) -> Iterator[None]:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # not installed: BLAS keeps its own default
+        yield
+        return
+    with threadpool_limits(limits=max(1, threads), user_api="blas"):
+        yield
 
 
 def _check_compatible(parents: Sequence[LoraAdapter]) -> dict[str, tuple[int, int]]:

@@ -17,6 +17,7 @@ import numpy as np
 from app.adapters.lora_file import FloatArray
 
 Cut = tuple[FloatArray, FloatArray, float]  # (A, B, energy kept)
+EXACT_SVD_ENTRIES = 1 << 16
 
 
 def stack(parents: Sequence[tuple[FloatArray, FloatArray]]) -> tuple[FloatArray, FloatArray]:
@@ -42,27 +43,45 @@ def factored_cut(a: FloatArray, b: FloatArray, rank: int) -> Cut:
     return _f32(new_a), _f32(new_b), kept / total if total > 0 else 1.0
 
 
+def sketch_width(shape: tuple[int, int], rank: int, oversample: int) -> int | None:
+    """Columns of the random sketch for a randomized cut, or None when an exact SVD is used."""
+    width = rank + oversample
+    if width >= min(shape) or shape[0] * shape[1] <= EXACT_SVD_ENTRIES:
+        return None
+    return width
+
+
 def dense_cut(
     delta: FloatArray,
     rank: int,
     rng: np.random.Generator,
     power_iters: int = 2,
     oversample: int = 8,
+    *,
+    total: float | None = None,
+    sketch: FloatArray | None = None,
 ) -> Cut:
-    """Rank-`rank` approximation of a dense delta: exact SVD when small, randomized otherwise."""
+    """Rank-`rank` approximation of a dense delta: exact SVD when small, randomized otherwise.
+
+    `total` (|delta|^2) and `sketch` (delta @ omega, omega drawn from `rng` as here) may come
+    from the caller, who saw the delta block by block: that saves passes over a large matrix.
+    """
     out_dim, in_dim = delta.shape
-    total = float(np.dot(delta.ravel().astype(np.float64), delta.ravel().astype(np.float64)))
+    if total is None:
+        total = energy(delta)
     if total == 0.0:
         return (
             np.zeros((rank, in_dim), np.float32),
             np.zeros((out_dim, rank), np.float32),
             1.0,
         )
-    width = rank + oversample
-    if width >= min(out_dim, in_dim) or out_dim * in_dim <= 1 << 16:
+    width = sketch_width(delta.shape, rank, oversample)
+    if width is None:
         u, s, vt = np.linalg.svd(delta.astype(np.float64), full_matrices=False)
     else:
-        u, s, vt = _randomized_svd(delta, width, rng, power_iters)
+        if sketch is None:
+            sketch = delta @ draw_omega(rng, in_dim, width)
+        u, s, vt = _randomized_svd(delta, sketch, power_iters)
     r = min(rank, s.size)
     kept = float(np.sum(s[:r].astype(np.float64) ** 2))
     root = np.sqrt(s[:r])
@@ -71,11 +90,24 @@ def dense_cut(
     return _f32(new_a), _f32(new_b), min(kept / total, 1.0)
 
 
+def draw_omega(rng: np.random.Generator, in_dim: int, width: int) -> FloatArray:
+    return rng.standard_normal((in_dim, width), dtype=np.float32)
+
+
+def energy(delta: FloatArray) -> float:
+    """Squared Frobenius norm, accumulated in float64 a block of rows at a time."""
+    rows = max(1, (1 << 18) // max(1, delta.shape[1]))
+    total = 0.0
+    for start in range(0, delta.shape[0], rows):
+        part = delta[start : start + rows].ravel()
+        total += float(np.dot(part, part))
+    return total
+
+
 def _randomized_svd(
-    delta: FloatArray, width: int, rng: np.random.Generator, power_iters: int
+    delta: FloatArray, sketch: FloatArray, power_iters: int
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    omega = rng.standard_normal((delta.shape[1], width), dtype=np.float32)
-    q, _ = np.linalg.qr(delta @ omega)
+    q, _ = np.linalg.qr(sketch)
     for _ in range(power_iters):
         # Re-orthonormalize between products so small singular directions survive float32.
         z, _ = np.linalg.qr(delta.T @ q)

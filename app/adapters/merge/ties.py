@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from app.adapters.lora_file import FloatArray
 from app.adapters.merge.base import (
     Factors,
@@ -18,7 +16,7 @@ from app.adapters.merge.base import (
     TensorMerge,
     register,
 )
-from app.adapters.merge.dense import elect_and_mean, merge_dense, trim_threshold
+from app.adapters.merge.dense import elect_and_mean, merge_dense, trim_block, trim_threshold
 from app.errors import AdapterError
 
 
@@ -59,7 +57,7 @@ class Ties(MergeMethod):
             blocks: list[FloatArray], weights: list[float], part: slice
         ) -> tuple[FloatArray, int, int]:
             for block, threshold in zip(blocks, thresholds, strict=True):
-                np.copyto(block, np.float32(0), where=np.abs(block) < threshold)
+                trim_block(block, threshold)
             return elect_and_mean(blocks, weights)
 
         return merge_dense(parents, options, rank, ctx, block_fn)

@@ -1,0 +1,70 @@
+"""The base model in torch: dequantised from the same GGUF the engine runs (transformers reads
+GGUF), plus the PEFT LoRA wrapper Hearth trains. Imported only inside the training process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.adapters.export import SUPPORTED_ARCHITECTURES, TARGET_MODULES
+from app.errors import AdapterError
+
+
+@dataclass(frozen=True)
+class TorchBase:
+    tokenizer: Any
+    model: Any
+    architecture: str
+    n_head: int
+    n_kv_head: int
+
+
+def load_base(gguf_path: Path, *, threads: int = 1) -> TorchBase:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from app.adapters.lora_file import base_model_info
+
+    torch.set_num_threads(max(1, threads))
+    architecture = base_model_info(gguf_path).architecture
+    if architecture not in SUPPORTED_ARCHITECTURES:
+        raise AdapterError(
+            f"training adapters for the '{architecture}' architecture is not supported "
+            f"(supported: {', '.join(sorted(SUPPORTED_ARCHITECTURES))})"
+        )
+    folder, name = str(Path(gguf_path).parent), Path(gguf_path).name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    model.eval()
+    config = model.config
+    text_config = getattr(config, "text_config", None) or config
+    n_head = int(text_config.num_attention_heads)
+    n_kv_head = int(getattr(text_config, "num_key_value_heads", None) or n_head)
+    return TorchBase(tokenizer, model, architecture, n_head, n_kv_head)
+
+
+def add_lora(model: Any, *, rank: int, alpha: float, seed: int) -> Any:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=0.0,
+        bias="none",
+        target_modules=list(TARGET_MODULES),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def logits(model: Any, ids: list[int]) -> Any:
+    """Logits (positions x vocab) as float32 numpy for one sequence."""
+    import torch
+
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([ids]), use_cache=False)
+    return out.logits[0].float().numpy()

@@ -1,0 +1,165 @@
+"""Run a training job in its own process: progress, cancel, and pausing while a reply streams.
+
+`TrainingJob` starts `python -m app.adapters.train_job SPEC.json`, reads its JSON lines,
+forwards progress, and stops it on cancel. Hooked to the engine's busy listener, it pauses the
+process (SIGSTOP) while a reply streams and resumes it (SIGCONT) after, so chat keeps the cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from app.cancel import CancelToken
+from app.errors import AdapterError, Cancelled
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    steps: int = 40
+    rank: int = 8
+    alpha: float = 16.0
+    lr: float = 1e-3
+    batch_size: int = 4
+    threads: int = 1
+    seed: int = 0
+    max_len: int = 256
+    held_fraction: float = 0.2
+    parity_prompts: int = 4
+    permute: bool = True  # False only to prove the parity check catches a wrong export
+    pause_while_busy: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TrainingJob:
+    """One training process. `wait()` returns the job's result dict or raises."""
+
+    def __init__(self, spec: dict[str, Any], on_progress: Progress | None = None) -> None:
+        self.spec = spec
+        self.out_dir = Path(spec["out_dir"])
+        self.on_progress = on_progress
+        self.process: subprocess.Popen[str] | None = None
+        self.paused = False
+        self.last: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._cancelled = False
+
+    def start(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        spec_path = self.out_dir / "spec.json"
+        spec_path.write_text(json.dumps(self.spec), encoding="utf-8")
+        threads = str(self.spec["options"]["threads"])
+        env = dict(
+            os.environ,
+            OMP_NUM_THREADS=threads,
+            MKL_NUM_THREADS=threads,
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+        )
+        root = Path(__file__).resolve().parents[2]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+        self._stderr = open(self.out_dir / "stderr.log", "w", encoding="utf-8")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.adapters.train_job", str(spec_path)],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
+            cwd=root,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def pause(self) -> None:
+        self._signal(getattr(signal, "SIGSTOP", None), paused=True)
+
+    def resume(self) -> None:
+        self._signal(getattr(signal, "SIGCONT", None), paused=False)
+
+    def on_busy(self, busy: bool) -> None:
+        """Engine busy listener: a reply started (pause) or ended (resume)."""
+        if busy:
+            self.pause()
+        else:
+            self.resume()
+
+    def _signal(self, sig: Any, *, paused: bool) -> None:
+        with self._lock:
+            proc = self.process
+            if sig is None or proc is None or proc.poll() is not None or self.paused == paused:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+            self.paused = paused
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        self.resume()  # a stopped process would not act on SIGTERM until continued
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    def wait(self, cancel: CancelToken | None = None) -> dict[str, Any]:
+        proc = self.process
+        if proc is None or proc.stdout is None:
+            raise RuntimeError("the job was not started")
+        watcher = None
+        if cancel is not None:
+            watcher = threading.Thread(target=self._watch, args=(cancel,), daemon=True)
+            watcher.start()
+        done: dict[str, Any] | None = None
+        error: str | None = None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            self.last = event
+            if event.get("event") == "done":
+                done = event
+            elif event.get("event") == "error":
+                error = str(event.get("message"))
+            if self.on_progress is not None:
+                self.on_progress(event)
+        code = proc.wait()
+        self._stderr.close()
+        if self._cancelled or (cancel is not None and cancel.cancelled):
+            raise Cancelled("training was cancelled; the active adapter is unchanged")
+        if error is not None:
+            raise AdapterError(f"training failed: {error}")
+        if done is None or code != 0:
+            raise AdapterError(
+                f"the training process stopped unexpectedly (exit code {code}); "
+                "the active adapter is unchanged"
+            )
+        return dict(json.loads(Path(done["result"]).read_text(encoding="utf-8")))
+
+    def _watch(self, cancel: CancelToken) -> None:
+        proc = self.process
+        while proc is not None and proc.poll() is None:
+            if cancel.cancelled:
+                self.cancel()
+                return
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.2)

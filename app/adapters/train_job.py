@@ -1,0 +1,190 @@
+"""The training process: `python -m app.adapters.train_job SPEC.json`.
+
+Runs apart from the app so that a crash, a kill or its memory never touch the app or the active
+adapter. It trains the LoRA, exports the GGUF into its job folder, checks logit parity against
+llama.cpp and measures the evaluation figures; it prints one JSON object per line on stdout
+(`phase`, `progress` with step/loss/ETA, then `done` or `error`) and writes `result.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from app.adapters.dataset import IGNORE, Split, encode
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def batches(n: int, size: int, steps: int, seed: int) -> list[list[int]]:
+    """Example indices for each step: shuffled epochs, so every example is seen evenly."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    out = []
+    for _ in range(steps):
+        batch = []
+        for _ in range(min(size, n)):
+            if not order:
+                order = list(range(n))
+                rng.shuffle(order)
+            batch.append(order.pop())
+        out.append(batch)
+    return out
+
+
+def train(peft_model: Any, seqs: list[tuple[list[int], list[int]]], opts: dict[str, Any]) -> dict:
+    import torch
+
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=float(opts["lr"]), weight_decay=0.0)
+    steps = int(opts["steps"])
+    plan = batches(len(seqs), int(opts["batch_size"]), steps, int(opts["seed"]))
+    peft_model.train()
+    started, loss_value = time.perf_counter(), float("nan")
+    for step, batch in enumerate(plan, start=1):
+        width = max(len(seqs[i][0]) for i in batch)
+        ids = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, i in enumerate(batch):
+            seq_ids, seq_labels = seqs[i]
+            ids[row, : len(seq_ids)] = torch.tensor(seq_ids)
+            labels[row, : len(seq_labels)] = torch.tensor(seq_labels)
+            mask[row, : len(seq_ids)] = 1
+        out = peft_model(input_ids=ids, attention_mask=mask, labels=labels, use_cache=False)
+        out.loss.backward()
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+        loss_value = float(out.loss.detach())
+        elapsed = time.perf_counter() - started
+        emit(
+            "progress",
+            step=step,
+            steps=steps,
+            loss=round(loss_value, 4),
+            elapsed_s=round(elapsed, 2),
+            eta_s=round(elapsed / step * (steps - step), 1),
+        )
+    peft_model.eval()
+    seconds = time.perf_counter() - started
+    return {
+        "steps": steps,
+        "final_loss": loss_value,
+        "seconds": seconds,
+        "s_per_step": seconds / max(steps, 1),
+    }
+
+
+def answer_rows(ids: list[int], labels: list[int]) -> slice:
+    """Rows of the logits that predict the answer's tokens."""
+    first = next(i for i, label in enumerate(labels) if label != IGNORE)
+    return slice(first - 1, len(ids) - 1)
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    from app.adapters import evaluate, export, torch_model, verify
+    from app.adapters.scoring import LlamaScorer
+
+    opts = spec["options"]
+    out_dir = Path(spec["out_dir"])
+    base_path = Path(spec["base_model"])
+    data = Split.from_dict(spec["split"])
+    system = spec.get("system")
+    emit("phase", phase="loading")
+    base = torch_model.load_base(base_path, threads=int(opts["threads"]))
+    train_seqs = [encode(base.tokenizer, e, system, int(opts["max_len"])) for e in data.train]
+    held_seqs = [encode(base.tokenizer, e, system, int(opts["max_len"])) for e in data.held]
+    if not train_seqs:
+        raise ValueError("no training examples")
+    model = torch_model.add_lora(
+        base.model, rank=int(opts["rank"]), alpha=float(opts["alpha"]), seed=int(opts["seed"])
+    )
+    emit("phase", phase="training")
+    training = train(model, train_seqs, opts)
+    training["peak_rss_mb"] = peak_rss_mb()
+
+    emit("phase", phase="exporting")
+    started = time.perf_counter()
+    check_seqs = (held_seqs or train_seqs)[: int(opts.get("parity_prompts", 4))]
+    torch_ad = [torch_model.logits(model, ids)[answer_rows(ids, lb)] for ids, lb in check_seqs]
+    with model.disable_adapter():
+        torch_base = [
+            torch_model.logits(model, ids)[answer_rows(ids, lb)] for ids, lb in check_seqs
+        ]
+    adapter = export.to_llama_cpp(
+        export.peft_factors(model),
+        architecture=base.architecture,
+        n_head=base.n_head,
+        n_kv_head=base.n_kv_head,
+        alpha=float(opts["alpha"]),
+        permute=bool(opts.get("permute", True)),
+        metadata={"name": spec.get("name", "adapter")},
+    )
+    gguf_path = out_dir / "adapter.gguf"
+    from app.adapters.lora_file import write_lora
+
+    write_lora(gguf_path, adapter)
+    export_s = time.perf_counter() - started
+    del model, base
+
+    emit("phase", phase="verifying")
+    scorer = LlamaScorer(
+        base_path, n_ctx=int(opts.get("n_ctx", 1024)), n_threads=int(opts["threads"])
+    )
+    try:
+        scorer.use(None)
+        llama_base = [scorer.logits(ids)[answer_rows(ids, lb)] for ids, lb in check_seqs]
+        scorer.use(gguf_path)
+        llama_ad = [scorer.logits(ids)[answer_rows(ids, lb)] for ids, lb in check_seqs]
+        parity = verify.compare(torch_base, torch_ad, llama_base, llama_ad)
+        figures: dict[str, Any] = {}
+        if parity.passed:
+            emit("phase", phase="evaluating")
+            figures = evaluate.measure(scorer, gguf_path, held_seqs or train_seqs, spec)
+    finally:
+        scorer.close()
+    result = {
+        "architecture": adapter.architecture,
+        "rank": adapter.rank,
+        "alpha": adapter.alpha,
+        "targets": sorted(adapter.tensors),
+        "training": training,
+        "export_s": export_s,
+        "parity": parity.to_dict(),
+        "evaluation": figures,
+        "held_out_used": bool(held_seqs),
+    }
+    (out_dir / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    try:
+        result = run(spec)
+    except Exception as exc:  # reported to the app as a message; the app stays untouched
+        emit("error", message=f"{type(exc).__name__}: {exc}")
+        return 1
+    emit(
+        "done",
+        result=str(Path(spec["out_dir"]) / "result.json"),
+        parity_passed=result["parity"]["passed"],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

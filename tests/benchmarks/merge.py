@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.adapters.lora_file import LoraAdapter, read_lora, write_lora  # noqa: E402
-from app.adapters.merge import merge_adapters  # noqa: E402
-from app.adapters.merge.ties import TiesOptions  # noqa: E402
+from app.adapters.lora_file import LoraAdapter, read_lora, write_lora
+from app.adapters.merge import merge_adapters
+from app.adapters.merge.ties import TiesOptions
 
 HIDDEN, INTERMEDIATE, KV = 3072, 8192, 1024  # Llama-3.2-3B: 24 heads, 8 KV heads of 128
 TARGETS = {

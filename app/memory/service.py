@@ -1,0 +1,274 @@
+"""MemoryService: the one object the assistant, the CLI and the window use for memory.
+
+It implements the assistant's hook (`recall`, `prompt_block`, `observe`) and the user's
+operations (add, list, search, edit, pin, forget, import). Building it is cheap: the embedder and
+the index load on first use (or in the background after `warm()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from app import paths
+from app.memory.dense import DenseStore
+from app.memory.embedder import Embedder, from_blob
+from app.memory.extract import REGISTRY, Candidate, Extractor
+from app.memory.extract_model import ModelExtractor
+from app.memory.prompt import format_block
+from app.memory.records import COLUMNS, Memory, NewMemory, RecalledMemory, SearchHit, from_row
+from app.memory.search import SearchOptions, content_words, fetch, hybrid_search
+from app.memory.writes import Change, MemoryWriter
+from app.store import Store
+
+log = logging.getLogger(__name__)
+
+RECALL_MIN_COSINE = 0.35  # below this a memory is not about the question
+FORGET_MIN_COSINE = 0.55
+
+
+class MemoryService:
+    def __init__(
+        self,
+        store: Store,
+        engine: Any = None,
+        embedder: Embedder | None = None,
+        *,
+        use_model: bool = True,
+        budget_tokens: int = 256,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.embedder = embedder or Embedder()
+        self.dense = DenseStore(store, paths.index_dir() / "memories")
+        self.writer = MemoryWriter(store, self.embedder, self.dense)
+        self.budget_tokens = budget_tokens
+        self.extractors: list[Extractor] = [REGISTRY["explicit"](), REGISTRY["rules"]()]
+        if use_model:
+            self.extractors.append(ModelExtractor(engine))
+        self._listeners: list[Callable[[list[Change]], None]] = []
+        self._observe_lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Load the embedder and the index in the background."""
+
+        def run() -> None:
+            try:
+                self.embedder.load_async().result()
+                self.dense.index()
+            except Exception:
+                log.exception("memory warm-up failed")
+
+        threading.Thread(target=run, name="memory-warm", daemon=True).start()
+
+    # -- what the user sees and does ------------------------------------------------------------
+    def add(self, text: str, kind: str = "fact", *, pinned: bool = False, **source: Any) -> Change:
+        return self.writer.add(NewMemory(text=text, kind=kind, pinned=pinned, **source))
+
+    def add_many(self, items: list[NewMemory], **kwargs: Any) -> list[int]:
+        return self.writer.add_many(items, **kwargs)
+
+    def get(self, memory_id: int) -> Memory | None:
+        row = self.store.query_one(f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,))
+        return from_row(row) if row is not None else None
+
+    def memories(
+        self,
+        kind: str | None = None,
+        *,
+        include_replaced: bool = False,
+        limit: int = -1,
+        offset: int = 0,
+    ) -> list[Memory]:
+        where, params = ["1"], []
+        if kind:
+            where.append("kind = ?")
+            params.append(kind)
+        if not include_replaced:
+            where.append("superseded_by IS NULL")
+        rows = self.store.query(
+            f"SELECT {COLUMNS} FROM memories WHERE {' AND '.join(where)} "
+            "ORDER BY pinned DESC, id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [from_row(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self.store.scalar("SELECT count(*) FROM memories WHERE superseded_by IS NULL"))
+
+    def history(self, memory_id: int) -> list[dict[str, str]]:
+        rows = self.store.query(
+            "SELECT text, reason, changed_at FROM memory_history WHERE memory_id = ? ORDER BY id",
+            (memory_id,),
+        )
+        return [dict(r) for r in rows]
+
+    def update(self, memory_id: int, **changes: Any) -> None:
+        self.writer.update(memory_id, **changes)
+
+    def pin(self, memory_id: int, pinned: bool = True) -> None:
+        self.writer.update(memory_id, pinned=pinned)
+
+    def forget(self, memory_id: int) -> bool:
+        return self.writer.forget([memory_id]) > 0
+
+    def forget_all(self) -> int:
+        return self.writer.forget_all()
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        kind: str | None = None,
+        options: SearchOptions | None = None,
+    ) -> list[SearchHit]:
+        opts = options or SearchOptions()
+        opts = SearchOptions(**{**opts.__dict__, "k": k, "kind": kind or opts.kind})
+        if not query.strip():
+            return []
+        vec = self.embedder.embed([query])[0]
+        return hybrid_search(self.store, self.dense.index(), vec, query, opts)
+
+    def rebuild_index(self) -> None:
+        self.dense.rebuild()
+
+    # -- the assistant's hook -------------------------------------------------------------------
+    def recall(self, query: str, conversation_id: int | None = None) -> list[RecalledMemory]:
+        """Memories about the question, best first, within the token budget."""
+        hits = self.search(query, k=6, options=SearchOptions(window=0))
+        if not hits:
+            return []
+        vec = self.embedder.embed([query])[0]
+        cos = self._cosines(vec, [h.id for h in hits])
+        records = fetch(self.store, [h.id for h in hits])
+        chosen: list[RecalledMemory] = []
+        used = 0
+        for hit in hits:
+            mem = records.get(hit.id)
+            if mem is None or cos.get(hit.id, 0.0) < RECALL_MIN_COSINE:
+                continue
+            cost = len(mem.text) // 4 + 8
+            if used + cost > self.budget_tokens:
+                break
+            used += cost
+            chosen.append(
+                RecalledMemory(
+                    id=mem.id,
+                    text=mem.text,
+                    kind=mem.kind,
+                    source=mem.source,
+                    score=round(float(hit.score), 6),
+                    created_at=mem.created_at,
+                    source_message_id=mem.source_message_id,
+                    conversation_id=mem.conversation_id,
+                )
+            )
+        if chosen:
+            marks = ",".join("?" * len(chosen))
+            self.store.execute(
+                "UPDATE memories SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
+                f"use_count = use_count + 1 WHERE id IN ({marks})",
+                [m.id for m in chosen],
+            )
+        return chosen
+
+    def prompt_block(self, recalled: list[Any]) -> str:
+        return format_block(recalled)
+
+    def observe(
+        self, conversation_id: int, user_message_id: int, user_text: str, assistant_text: str
+    ) -> list[Change]:
+        """Remember what the user said about themselves; act on "remember"/"forget"."""
+        with self._observe_lock:
+            candidates = self._candidates(user_text, assistant_text)
+            changes: list[Change] = []
+            for cand in candidates:
+                try:
+                    changes += self._apply(cand, conversation_id, user_message_id)
+                except Exception:
+                    log.exception("could not store an extracted memory")
+        if changes:
+            for listener in list(self._listeners):
+                listener(changes)
+        return changes
+
+    def add_listener(self, callback: Callable[[list[Change]], None]) -> None:
+        """`callback(changes)` after `observe` stored something (the window's notice)."""
+        self._listeners.append(callback)
+
+    def undo(self, change: Change) -> None:
+        """Undo what `observe` did: an added memory is forgotten, a replaced one restored, a
+        merged one gets its previous wording back."""
+        if change.action == "added":
+            self.writer.forget([change.memory_id])
+        elif change.action == "replaced" and change.replaced_id is not None:
+            self.writer.restore(change.memory_id, change.replaced_id)
+        elif change.action == "merged":
+            past = self.history(change.memory_id)
+            merged = [h for h in past if h["reason"] == "merged"]
+            if merged:
+                self.writer.update(change.memory_id, text=merged[-1]["text"])
+
+    def close(self) -> None:
+        self.dense.flush()
+        self.embedder.close()
+
+    # -- internals ------------------------------------------------------------------------------
+    def _candidates(self, user_text: str, assistant_text: str) -> list[Candidate]:
+        found: list[Candidate] = []
+        for extractor in self.extractors:
+            try:
+                got = extractor.extract(user_text, assistant_text)
+            except Exception:
+                log.exception("extractor %s failed", extractor.name)
+                continue
+            if got and got[0].origin == "explicit":
+                return got  # an explicit request is the whole story
+            for cand in got:
+                if all(_norm(c.text) != _norm(cand.text) for c in found):
+                    found.append(cand)
+        return found
+
+    def _apply(self, cand: Candidate, conversation_id: int, message_id: int) -> list[Change]:
+        if cand.action == "forget":
+            hits = self.search(cand.text, k=3, options=SearchOptions(window=0))
+            vec = self.embedder.embed([cand.text])[0]
+            cos = self._cosines(vec, [h.id for h in hits])
+            words = set(content_words(cand.text))
+            gone = [
+                h.id
+                for h in hits
+                if cos.get(h.id, 0.0) >= FORGET_MIN_COSINE
+                or (words and words <= set(content_words(h.text)) and cos.get(h.id, 0.0) >= 0.3)
+            ]
+            self.writer.forget(gone)
+            return [Change("forgot", g, h.text) for g, h in zip(gone, hits, strict=False)]
+        change = self.writer.add(
+            NewMemory(
+                text=cand.text,
+                kind=cand.kind,
+                subject=cand.subject,
+                source_type="message",
+                source_message_id=message_id,
+                conversation_id=conversation_id,
+            )
+        )
+        return [change]
+
+    def _cosines(self, vec: np.ndarray, ids: list[int]) -> dict[int, float]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.store.query(f"SELECT id, embedding FROM memories WHERE id IN ({marks})", ids)
+        return {
+            int(r["id"]): float(from_blob(r["embedding"]) @ vec) for r in rows if r["embedding"]
+        }
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +60,7 @@ class Conversations:
     def delete(self, conversation_id: int) -> None:
         self.store.execute("DELETE FROM conversations WHERE id=?", (conversation_id,))
 
-    def messages(self, conversation_id: int) -> list[Message]:
+    def messages(self, conversation_id: int) -> builtins.list[Message]:
         rows = self.store.query(
             "SELECT * FROM messages WHERE conversation_id=? ORDER BY id", (conversation_id,)
         )

@@ -17,5 +17,5 @@ class StoreError(HearthError):
     """The database cannot be opened or written (full disk, newer schema, corruption)."""
 
 
-class Cancelled(HearthError):  # noqa: N818 - reads better at call sites
+class Cancelled(HearthError):
     """A long job was cancelled by the user."""

@@ -15,7 +15,7 @@ from app.errors import HearthError
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("chat", help="answer a prompt with the local model")
     parser.add_argument("prompt", nargs="?", help="what to ask")
-    parser.add_argument("--batch", type=Path, help="JSONL file of {\"prompt\": ...} lines")
+    parser.add_argument("--batch", type=Path, help='JSONL file of {"prompt": ...} lines')
     parser.add_argument("--json", action="store_true", help="print JSON objects")
     parser.add_argument("--max-tokens", type=int, help="longest answer, in tokens")
     parser.add_argument("--temperature", type=float, help="0 for greedy")
@@ -47,7 +47,7 @@ def _batch_prompts(path: Path) -> list[str]:
     for number, obj in read_jsonl(path):
         prompt = obj.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
-            raise HearthError(f"{path}:{number}: needs a non-empty \"prompt\" string")
+            raise HearthError(f'{path}:{number}: needs a non-empty "prompt" string')
         prompts.append(prompt)
     return prompts
 

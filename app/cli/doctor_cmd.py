@@ -1,4 +1,4 @@
-"""`hearth doctor`: check the install (packages, models, folders, database) and say what it found."""
+"""`hearth doctor`: check the install (packages, model, folders, database); say what it found."""
 
 from __future__ import annotations
 

@@ -43,8 +43,10 @@ def _list(args: argparse.Namespace) -> int:
                 print_json(row)
             else:
                 mark = "*" if row["active"] else " "
-                print(f"{mark} {model.id:3}  {model.name}  ({model.architecture}, "
-                      f"{row['size_mb']} MB)  {model.path}")
+                print(
+                    f"{mark} {model.id:3}  {model.name}  ({model.architecture}, "
+                    f"{row['size_mb']} MB)  {model.path}"
+                )
     return 0
 
 

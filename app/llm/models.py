@@ -77,9 +77,7 @@ def inspect_gguf(path: Path) -> dict[str, Any]:
     size = path.stat().st_size
     end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
     if end > size:
-        raise ModelError(
-            f"{path.name}: truncated GGUF file ({size} bytes on disk, {end} needed)"
-        )
+        raise ModelError(f"{path.name}: truncated GGUF file ({size} bytes on disk, {end} needed)")
     fields = reader.fields
 
     def value(key: str) -> Any:
@@ -167,7 +165,13 @@ class ModelManager:
         info = inspect_gguf(path)
         self.store.execute(
             "INSERT INTO models(name, path, sha256, architecture, size_bytes) VALUES(?,?,?,?,?)",
-            (str(info["name"]), str(path), sha256_of(path), info["architecture"], info["size_bytes"]),
+            (
+                str(info["name"]),
+                str(path),
+                sha256_of(path),
+                info["architecture"],
+                info["size_bytes"],
+            ),
         )
         return self.get(str(path))
 

@@ -17,7 +17,9 @@ from app import paths
 from app.atomic import write_text
 
 SCHEMA_VERSION = 1
-DEFAULT_SYSTEM_PROMPT = "You are Hearth, a helpful assistant running privately on the user's computer."
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Hearth, a helpful assistant running privately on the user's computer."
+)
 
 
 @dataclass

@@ -15,9 +15,9 @@ import time
 os.environ.setdefault("HEARTH_HOME", tempfile.mkdtemp(prefix="hearth-bench-"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from app.core import Core  # noqa: E402
-from app.llm.llama_loader import free_cores  # noqa: E402
-from app.llm.models import packaged_default_model  # noqa: E402
+from app.core import Core
+from app.llm.llama_loader import free_cores
+from app.llm.models import packaged_default_model
 
 PROMPT = "Write a short paragraph about autumn in the mountains."
 TOKENS = 128
@@ -26,7 +26,7 @@ ROUNDS = 5
 
 def raw_tok_s(llama: object, threads: int) -> float:
     messages = [
-        {"role": "system", "content": "You are Hearth, a helpful assistant running privately on the user's computer."},
+        {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
         {"role": "user", "content": PROMPT},
     ]
     first = last = 0.0

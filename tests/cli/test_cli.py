@@ -50,7 +50,9 @@ def test_bad_batch_line_is_a_clear_error(tmp_path: Path) -> None:
     assert "in.jsonl:2" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_models_add_corrupt_and_truncated_files_clearly(default_model: Path, tmp_path: Path) -> None:
+def test_models_add_corrupt_and_truncated_files_clearly(
+    default_model: Path, tmp_path: Path
+) -> None:
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(b"\x00" * 4096)
     truncated = tmp_path / "truncated.gguf"

@@ -94,7 +94,7 @@ def test_json_schema_output_is_valid_json(engine: Engine) -> None:
 def test_bad_model_keeps_the_previous_one(engine: Engine, tmp_path: Path) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model at all")
-    with pytest.raises(ModelError, match="bad.gguf"):
+    with pytest.raises(ModelError, match=r"bad\.gguf"):
         engine.load(bad).result()
     assert engine.generate_text(HELLO, max_tokens=4, temperature=0)
 

@@ -31,7 +31,7 @@ def test_corrupt_gguf_is_refused_with_the_reason(tmp_path: Path) -> None:
 
 def test_truncated_gguf_is_refused_with_the_reason(default_model: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.gguf"
-    cut.write_bytes(default_model.read_bytes()[: 30_000_000])
+    cut.write_bytes(default_model.read_bytes()[:30_000_000])
     with pytest.raises(ModelError, match=r"cut\.gguf: .*truncated"):
         inspect_gguf(cut)
 
@@ -42,6 +42,6 @@ def test_add_bad_model_keeps_the_active_one(tmp_path: Path) -> None:
     with open_store() as store:
         manager = ModelManager(store)
         before = manager.active()
-        with pytest.raises(ModelError, match="broken.gguf"):
+        with pytest.raises(ModelError, match=r"broken\.gguf"):
             manager.add(bad)
         assert manager.active().id == before.id

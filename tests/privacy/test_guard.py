@@ -77,8 +77,15 @@ def test_guard_blocks_and_logs_inside_an_empty_namespace(tmp_path: Path) -> None
     )
     env = {"HEARTH_HOME": str(home), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     proc = subprocess.run(
-        ["unshare", "--net", "sh", "-c", 'ip link set lo up 2>/dev/null; exec "$0" -c "$1"',
-         sys.executable, script],
+        [
+            "unshare",
+            "--net",
+            "sh",
+            "-c",
+            'ip link set lo up 2>/dev/null; exec "$0" -c "$1"',
+            sys.executable,
+            script,
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -34,9 +34,8 @@ def test_migrations_from_empty_file_and_idempotent(tmp_path: Path) -> None:
 
 def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
-    with open_store(path) as store:
-        with store.transaction() as conn:
-            conn.execute(f"PRAGMA user_version={len(discover()) + 5}")
+    with open_store(path) as store, store.transaction() as conn:
+        conn.execute(f"PRAGMA user_version={len(discover()) + 5}")
     with pytest.raises(StoreError, match="newer Hearth"):
         open_store(path)
 

@@ -8,6 +8,7 @@ next token.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -171,10 +172,9 @@ class Engine:
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
         for callback in list(self._listeners):
-            try:
+            # A listener's failure must never break a reply.
+            with contextlib.suppress(Exception):
                 callback(busy)
-            except Exception:  # a listener's failure must never break a reply
-                pass
 
     # -- chat ------------------------------------------------------------------------------
     def chat(

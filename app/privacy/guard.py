@@ -9,6 +9,7 @@ function is what tests exercise.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import sys
@@ -91,10 +92,9 @@ class NetworkGuard:
                 return
             pending, self.pending = self.pending, []
         for item in pending:
-            try:
+            # Logging must not turn a refusal into a crash.
+            with contextlib.suppress(Exception):
                 recorder(item)
-            except Exception:
-                pass  # logging must not turn a refusal into a crash
 
 
 _guard: NetworkGuard | None = None

@@ -18,6 +18,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 from app.core import Core
 from app.llm.llama_loader import free_cores
 from app.llm.models import packaged_default_model
+from app.settings.model import DEFAULT_SYSTEM_PROMPT
 
 PROMPT = "Write a short paragraph about autumn in the mountains."
 TOKENS = 128

@@ -86,15 +86,26 @@ class TextView(QTextBrowser):
         return QSize(self.width(), self.height())
 
 
+def _is_code(block) -> bool:
+    fmt = block.blockFormat()
+    return fmt.nonBreakableLines() or fmt.hasProperty(QTextBlockFormat.Property.BlockCodeFence)
+
+
 def _tint_code_blocks(doc: QTextDocument) -> None:
-    """Give fenced and indented code blocks a background (Qt already sets a fixed font)."""
+    """Space paragraphs for reading and give code blocks a tinted, padded background."""
     block = doc.begin()
     while block.isValid():
         fmt = block.blockFormat()
-        if fmt.nonBreakableLines() or fmt.hasProperty(QTextBlockFormat.Property.BlockCodeFence):
-            cursor = QTextCursor(block)
+        cursor = QTextCursor(block)
+        if _is_code(block):
+            prev_code = block.previous().isValid() and _is_code(block.previous())
+            next_code = block.next().isValid() and _is_code(block.next())
             fmt.setBackground(CODE_BACKGROUND)
-            fmt.setLeftMargin(8)
-            fmt.setRightMargin(8)
-            cursor.setBlockFormat(fmt)
+            fmt.setLeftMargin(4)
+            fmt.setTopMargin(0 if prev_code else 6)
+            fmt.setBottomMargin(0 if next_code else 10)
+        else:
+            fmt.setLineHeight(135, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
+            fmt.setBottomMargin(max(fmt.bottomMargin(), 8))
+        cursor.setBlockFormat(fmt)
         block = block.next()

@@ -19,7 +19,8 @@ def test_thumbs_and_edit_are_stored_and_shown_again(make_window, driver, qtbot):
     assert answer.footer.isVisibleTo(window)
 
     qtbot.mouseClick(answer.up_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(_feedback_rows(core)) == 1, timeout=10_000)
+    driver.wait_tasks(window)
+    assert len(_feedback_rows(core)) == 1
     row = _feedback_rows(core)[0]
     assert (row["kind"], row["rating"]) == ("rating", 1)
     assert row["prompt"] == "Greet me in French." and row["response"] == original
@@ -29,7 +30,8 @@ def test_thumbs_and_edit_are_stored_and_shown_again(make_window, driver, qtbot):
     assert answer.editor is not None and not answer.view.isVisibleTo(window)
     answer.edit_box.setPlainText("Bonjour ! Comment allez-vous ?")
     answer.save_edit()
-    qtbot.waitUntil(lambda: len(_feedback_rows(core)) == 2, timeout=10_000)
+    driver.wait_tasks(window)
+    assert len(_feedback_rows(core)) == 2
     edit = _feedback_rows(core)[1]
     assert edit["kind"] == "edit"
     assert edit["correction"] == "Bonjour ! Comment allez-vous ?"

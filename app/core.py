@@ -40,7 +40,9 @@ class Core:
         guard.install(guard.store_recorder(store))
         settings = load_settings()
         engine = Engine(
-            n_threads=n_threads or settings.threads or None, n_ctx=settings.context_tokens
+            n_threads=n_threads or settings.threads or None,
+            n_ctx=settings.context_tokens,
+            n_gpu_layers=settings.gpu_layers,
         )
         core = cls(store, settings, engine)
         if settings.memory_enabled:

@@ -61,9 +61,13 @@ class _Adapters:
 
 
 class Engine:
-    def __init__(self, n_threads: int | None = None, n_ctx: int = 4096) -> None:
+    def __init__(
+        self, n_threads: int | None = None, n_ctx: int = 4096, n_gpu_layers: int = 0
+    ) -> None:
         self.n_threads = n_threads or free_cores()
         self.n_ctx = n_ctx
+        # Layers offloaded to a GPU when llama.cpp was built with one; 0 keeps all on the CPU.
+        self.n_gpu_layers = n_gpu_layers
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-engine")
         self._llama: Any = None
         self._adapters = _Adapters()
@@ -98,7 +102,9 @@ class Engine:
 
         started = time.perf_counter()
         info = inspect_gguf(path)
-        llama = load_llama(path, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        llama = load_llama(
+            path, n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers
+        )
         self._drop_model()
         self._llama = llama
         self.model_info = ModelInfo(

@@ -30,6 +30,7 @@ class Settings:
     temperature: float = 0.7
     context_tokens: int = 4096
     threads: int = 0  # 0: follow the free cores
+    gpu_layers: int = 0  # layers offloaded to a GPU, where llama.cpp was built with one
     memory_enabled: bool = True
     memory_budget_tokens: int = 256
     adapter_rank: int = 8

@@ -1,0 +1,224 @@
+"""Consolidation: fold each new personal adapter into the one preference adapter, and prove
+the merge kept what each parent taught before activating it.
+
+`merge_versions` merges stored versions into a new version (file, manifest with lineage, merge
+report and each parent's retained effect). `consolidate` is what runs after a new adapter
+passes its gate: merge it into the current preference adapter at the configured rank, activate
+the result only if every parent keeps its effect, else keep the previous adapter and say why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app import paths
+from app.adapters.merge import MergeOptions, get_method, merge_adapters
+from app.adapters.merge.runner import Progress
+from app.cancel import CancelToken
+from app.errors import AdapterError
+
+# Chosen by measurement (tests/benchmarks/merge.py --real): the exact weighted sum cut back to
+# the rank on the factors kept the parents' effects best, and takes well under a second.
+DEFAULT_METHOD = "linear"
+MIN_RETAINED = 0.8  # each parent must keep at least this share of its effect
+MAX_NEUTRAL_RISE = 0.05  # the same no-harm bound as the training gate
+
+
+@dataclass
+class MergeOutcome:
+    adapter_id: int | None
+    name: str
+    passed: bool
+    activated: bool
+    reason: str
+    report: dict[str, Any] = field(default_factory=dict)
+    effects: list[dict[str, Any]] = field(default_factory=list)
+    neutral_ppl_ratio: float | None = None
+    previous_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def preference_rank(core: Any) -> int:
+    """The rank the preference adapter is kept at (the user's setting)."""
+    settings = getattr(core, "settings", None)
+    value = getattr(settings, "preference_rank", None) or getattr(settings, "adapter_rank", None)
+    return max(1, int(value or 8))
+
+
+def merge_versions(
+    service: Any,
+    ids: Sequence[int],
+    method: str = DEFAULT_METHOD,
+    options: MergeOptions | None = None,
+    *,
+    evaluate: bool = True,
+    activate: bool = False,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> MergeOutcome:
+    """Merge stored adapter versions into a new stored version; evaluate; maybe activate."""
+    from app.adapters import export
+    from app.adapters.lora_file import base_model_info, read_lora, write_lora
+
+    if len(set(ids)) < 2:
+        raise AdapterError("choose at least two different adapters to merge")
+    parents = [service.versions.get(i) for i in ids]
+    for version in parents:
+        if version.path is None or not Path(version.path).is_file():
+            raise AdapterError(f"adapter {version.id} ({version.name}) has no file to merge")
+        service.check(version.path)
+    base = service.base_model()
+    info = base_model_info(base.path)
+    if options is None:
+        options = get_method(method).options_type(rank=preference_rank(service.core))
+    loaded = [read_lora(v.path, info) for v in parents]
+    result = merge_adapters(
+        loaded, method, options, progress=progress, cancel=cancel, parent_ids=list(ids)
+    )
+    name = f"merged-{time.strftime('%Y%m%d-%H%M%S')}-{'-'.join(str(i) for i in ids)}"
+    dest = paths.adapters_dir() / f"{name}.gguf"
+    result.adapter.metadata["name"] = name
+    write_lora(dest, result.adapter)
+    effects, ratio = _evaluate(service, dest, parents) if evaluate else ([], None)
+    passed, reason = judge(effects, ratio) if evaluate else (True, "not evaluated")
+    result.report.retained = {
+        str(e["id"]): e["retained"] for e in effects if e["retained"] is not None
+    }
+    held = [row for v in parents for row in v.manifest.get("dataset", {}).get("held_back", [])]
+    manifest = {
+        "format": "hearth-adapter/1",
+        "name": name,
+        "kind": "merged",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "base": parents[0].manifest.get("base", {"sha256": base.sha256, "name": base.name}),
+        "architecture": result.adapter.architecture,
+        "rank": result.adapter.rank,
+        "alpha": result.adapter.alpha,
+        "targets": sorted(result.adapter.tensors),
+        "parents": list(ids),
+        "merge": result.report.to_dict(),
+        "dataset": {"held_back": held, "held_examples": len(held)},
+        "evaluation": _figures(effects, ratio),
+        "gate": {"passed": passed, "reason": reason},
+    }
+    export.write_manifest(dest, manifest)
+    status = "ready" if passed else "rejected"
+    adapter_id = service.versions.add(name, dest, manifest, status=status, parents=list(ids))
+    activated = False
+    if activate and passed:
+        service.activate(adapter_id)
+        activated = True
+    return MergeOutcome(
+        adapter_id, name, passed, activated, reason, result.report.summary(), effects, ratio
+    )
+
+
+def consolidate(
+    service: Any,
+    new_id: int,
+    *,
+    method: str = DEFAULT_METHOD,
+    options: MergeOptions | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> MergeOutcome:
+    """Merge adapter `new_id` (which passed its gate) into the current preference adapter."""
+    previous = _current_preference(service, new_id)
+    if previous is None:
+        service.activate(new_id)
+        return MergeOutcome(
+            new_id,
+            service.versions.get(new_id).name,
+            True,
+            True,
+            "the first personal adapter becomes the preference adapter",
+        )
+    outcome = merge_versions(
+        service,
+        [previous, new_id],
+        method,
+        options,
+        activate=True,
+        progress=progress,
+        cancel=cancel,
+    )
+    outcome.previous_id = previous
+    if not outcome.activated:
+        if service.versions.active_id() != previous:
+            service.activate(previous)
+        outcome.reason = f"kept adapter {previous}: {outcome.reason}"
+    return outcome
+
+
+def judge(effects: Sequence[dict[str, Any]], neutral_ratio: float | None) -> tuple[bool, str]:
+    """(activate?, why) from each parent's retained effect and the neutral perplexity."""
+    measured = [e for e in effects if e.get("retained") is not None]
+    lost = [e for e in measured if e["retained"] < MIN_RETAINED]
+    parts = [f"adapter {e['id']} keeps {e['retained']:.0%} of its effect" for e in measured]
+    text = "; ".join(parts) if parts else "no parent had a measurable effect to keep"
+    if lost:
+        worst = min(lost, key=lambda e: e["retained"])
+        return False, (
+            f"adapter {worst['id']} would keep only {worst['retained']:.0%} of its effect "
+            f"(needs {MIN_RETAINED:.0%}); {text}"
+        )
+    if neutral_ratio is not None and neutral_ratio > 1.0 + MAX_NEUTRAL_RISE:
+        return False, f"neutral perplexity would rise {(neutral_ratio - 1):.1%} (max 5%); {text}"
+    return True, text
+
+
+def _figures(effects: Sequence[dict[str, Any]], ratio: float | None) -> dict[str, Any]:
+    """The evaluation block of the manifest, with the same summary keys a trained adapter has."""
+    if not effects or ratio is None:
+        return {"parents": list(effects)} if effects else {}
+    figures: dict[str, Any] = {"parents": list(effects)}
+    count = sum(e["examples"] for e in effects)
+    if count:
+        figures["held_examples"] = float(count)
+        for key, field_name in (("held_nll_base", "nll_base"), ("held_nll_adapter", "nll_merged")):
+            figures[key] = sum(e[field_name] * e["examples"] for e in effects) / count
+    kept = [e["retained"] for e in effects if e["retained"] is not None]
+    figures["retained_min"] = min(kept) if kept else None
+    figures["neutral_ppl_ratio"] = ratio
+    return figures
+
+
+def _current_preference(service: Any, new_id: int) -> int | None:
+    """The preference adapter the new one merges into: the active one, or if the new adapter
+    was already activated by its gate, whatever was active before it."""
+    active = service.versions.active_id()
+    if active is not None and active != new_id:
+        return int(active)
+    for entry in reversed(service.versions.history()):
+        adapter_id = entry[-2]  # entries end with (adapter id or None, scale)
+        if adapter_id is not None and adapter_id != new_id:
+            version = service.versions.get(adapter_id)
+            if version.path is not None and Path(version.path).is_file():
+                return int(adapter_id)
+            return None
+        if adapter_id is None:
+            return None
+    return None
+
+
+def _evaluate(
+    service: Any, merged: Path, parents: Sequence[Any]
+) -> tuple[list[dict[str, Any]], float | None]:
+    from app.adapters.merge import retention
+    from app.adapters.scoring import LlamaScorer
+
+    system = getattr(getattr(service.core, "settings", None), "system_prompt", None)
+    scorer = LlamaScorer(service.base_model().path, n_threads=1)
+    try:
+        triples = [(v.id, Path(v.path), retention.held_examples(v.manifest)) for v in parents]
+        effects = retention.measure(scorer, merged, triples, system)
+        ratio = retention.neutral_ratio(scorer, merged)
+    finally:
+        scorer.close()
+    return [e.to_dict() for e in effects], ratio

@@ -20,6 +20,7 @@ from app.ui.generation import GenerationWorker, Throughput
 from app.ui.history import Entry, figures, load_history, memory_refs
 from app.ui.menus import build_menus, choose_model_file, show_model_error
 from app.ui.message_widget import AssistantMessage
+from app.ui.notice import MemoryNotices, NoticeBar
 from app.ui.session import Session
 from app.ui.sidebar import Sidebar
 from app.ui.status import StatusBar
@@ -52,6 +53,8 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.chat, 1)
+        self.notice = NoticeBar(right)
+        column.addWidget(self.notice, 0, Qt.AlignmentFlag.AlignHCenter)
         column.addWidget(self.composer)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("splitter")
@@ -74,11 +77,33 @@ class MainWindow(QMainWindow):
         self.chat.rated.connect(self.rate_answer)
         self.chat.edited.connect(self.edit_answer)
         self.chat.link_clicked.connect(self.follow_link)
-        self.session.core_ready.connect(lambda _core: self.refresh_conversations())
+        self.session.core_ready.connect(self._core_ready)
+        self.memory_notices = MemoryNotices(self)
+        self.memory_notices.changed.connect(self._memory_changed)
         self.session.model_state.connect(self._model_state)
         self.composer.input.setFocus()
         if open_core:
             self.session.open()
+
+    def _core_ready(self, core: Any) -> None:
+        self.refresh_conversations()
+        memory = getattr(core.assistant, "memory", None)
+        if memory is not None and hasattr(memory, "add_listener"):
+            memory.add_listener(self.memory_notices.listener)
+
+    def _memory_changed(self, changes: list[Any]) -> None:
+        memory = getattr(self.session.core, "memory", None) if self.session.core else None
+        if memory is None or self._closed:
+            return
+
+        def undo(shown: list[Any]) -> None:
+            def work() -> None:
+                for change in shown:
+                    memory.undo(change)
+
+            self.tasks.run(work, lambda _r: self.status.showMessage("Memory undone", 3000))
+
+        self.notice.show_changes(changes, undo)
 
     # -- conversations ---------------------------------------------------------------------
     def refresh_conversations(self) -> None:

@@ -205,8 +205,8 @@ class AssistantMessage(QFrame):
         QGuiApplication.clipboard().setText(self._markdown)
 
     def _rate(self, rating: int) -> None:
-        if self.message_id is None:
-            return
+        if self.message_id is None or rating == self.rating:
+            return  # the same thumb twice is one opinion, not two examples
         self.set_rating(rating)
         self.rated.emit(self.message_id, rating)
 

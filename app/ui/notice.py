@@ -1,0 +1,82 @@
+"""A slim notice above the input: "Remembered: …" with Undo, or any short message.
+
+Memory tells the window what it stored from a background thread; `MemoryNotices` carries that to
+the GUI thread by signal, and the notice offers to undo it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
+
+from app.ui.theme import icon
+
+VERBS = {"added": "Remembered", "merged": "Updated a memory", "replaced": "Replaced a memory"}
+
+
+class MemoryNotices(QObject):
+    """Thread-safe relay: `changed` is emitted on the GUI thread with memory Change objects."""
+
+    changed = Signal(list)
+
+    def listener(self, changes: list[Any]) -> None:
+        self.changed.emit(list(changes))  # called on memory's thread; queued to the GUI
+
+
+class NoticeBar(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("notice")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(12, 6, 6, 6)
+        self.icon = QLabel(self)
+        self.icon.setPixmap(icon("memory").pixmap(16, 16))
+        self.text = QLabel(self)
+        self.text.setObjectName("noticeText")
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.undo_button = QPushButton("Undo", self)
+        self.undo_button.setObjectName("noticeUndo")
+        self.undo_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        close = QToolButton(self)
+        close.setText("✕")
+        close.setObjectName("noticeClose")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        row.addWidget(self.icon)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.undo_button)
+        row.addWidget(close)
+        self._undo: Callable[[], None] | None = None
+        self.undo_button.clicked.connect(self._undo_clicked)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.hide)
+        self.hide()
+
+    def show_message(
+        self, text: str, undo: Callable[[], None] | None = None, seconds: int = 12
+    ) -> None:
+        self.text.setText(text)
+        self._undo = undo
+        self.undo_button.setVisible(undo is not None)
+        self.show()
+        self._timer.start(seconds * 1000)
+
+    def show_changes(self, changes: list[Any], undo: Callable[[list[Any]], None]) -> None:
+        shown = [c for c in changes if getattr(c, "action", "") in VERBS]
+        if not shown:
+            return
+        first = shown[0]
+        text = f"{VERBS[first.action]}: “{first.text}”"
+        if len(shown) > 1:
+            text += f" and {len(shown) - 1} more"
+        self.show_message(text, lambda: undo(shown))
+
+    def _undo_clicked(self) -> None:
+        action, self._undo = self._undo, None
+        self.hide()
+        if action is not None:
+            action()

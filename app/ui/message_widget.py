@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 
 from app.ui.text_view import TextView
 from app.ui.theme import icon
+
+RENDER_EVERY_MS = 250
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,10 @@ class AssistantMessage(QFrame):
         self.status.hide()
         self.column.addWidget(self.status)
         self.view = TextView(self)
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_EVERY_MS)
+        self._render_timer.timeout.connect(self._render_partial)
         self.view.anchorClicked.connect(lambda url: self.link_clicked.emit(url.toString()))
         self.column.addWidget(self.view)
         self.editor: QWidget | None = None
@@ -156,12 +162,20 @@ class AssistantMessage(QFrame):
         self.status.setVisible(bool(text))
 
     def append(self, chunk: str) -> None:
+        """Show a streamed chunk now; the markdown render follows at most a few times a second."""
         self.set_waiting("")
         self._markdown += chunk
         self.view.append_text(chunk)
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _render_partial(self) -> None:
+        if self.message_id is None:
+            self.view.set_markdown(self._markdown)
 
     def finish(self, message_id: int | None, text: str | None = None, figures: str = "") -> None:
         self.set_waiting("")
+        self._render_timer.stop()
         self.message_id = message_id
         if text is not None:
             self._markdown = text
@@ -191,9 +205,10 @@ class AssistantMessage(QFrame):
             if mem.conversation_id is not None:
                 where = f'<a href="hearth://conversation/{mem.conversation_id}">{where}</a>'
             items.append(
-                f"<li>{html.escape(mem.text)} <span style='color:#8a8f98'>· {where}</span></li>"
+                f"<p style='margin:3px 0'>• {html.escape(mem.text)} "
+                f"<span style='color:#8a8f98'>· {where}</span></p>"
             )
-        self.memory_list.setText(f"<ul style='margin:0'>{''.join(items)}</ul>")
+        self.memory_list.setText("".join(items))
         self._show_memories(self.memory_toggle.isChecked())
 
     def _show_memories(self, shown: bool) -> None:

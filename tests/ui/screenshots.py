@@ -97,6 +97,13 @@ def main(out: Path) -> int:
     pump(lambda: len(window.chat.answers()) == 1, 10)
     window.chat.answers()[0].memory_toggle.setChecked(True)
     shot("05-memories-used")
+    window.notice.show_message(
+        "Remembered: “My sister is called Ana and lives in Porto.”", undo=lambda: None
+    )
+    window.chat.answers()[0].start_edit()
+    shot("07-edit-answer-and-notice")
+    window.chat.answers()[0].end_edit()
+    window.notice.hide()
 
     bad = Path(os.environ["HEARTH_HOME"]) / "half-downloaded.gguf"
     model = core.engine.model_info.path

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from app.memory import persist
+from app.memory.dialog import split_speaker
 from app.memory.embedder import DIM, MODEL_NAME
 from app.memory.index import DenseIndex, IndexOptions
 from app.store import Store
@@ -34,6 +35,20 @@ class DenseStore:
         self._index: DenseIndex | None = None
         self._lock = threading.RLock()
         self._dirty = False
+        self._speakers: tuple[int, set[str]] = (-1, set())
+
+    def speakers(self) -> set[str]:
+        """Names that start imported dialog turns ("Caroline: ..."), cached per generation."""
+        gen = generation(self.store)
+        with self._lock:
+            if self._speakers[0] != gen:
+                rows = self.store.query(
+                    "SELECT DISTINCT substr(text, 1, instr(text, ':') - 1) FROM memories "
+                    "WHERE batch IS NOT NULL AND instr(text, ':') BETWEEN 2 AND 40"
+                )
+                names = {split_speaker(f"{r[0]}: x")[0] for r in rows if r[0]}
+                self._speakers = (gen, {n for n in names if n})
+            return self._speakers[1]
 
     def _fingerprint(self, gen: int) -> dict[str, object]:
         return {"generation": gen, "model": MODEL_NAME}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from app.memory.dialog import split_speaker
 from app.memory.index import DenseIndex
 from app.memory.records import COLUMNS, Memory, SearchHit, from_row
 from app.store import Store
@@ -39,7 +40,8 @@ class SearchOptions:
     pin_bonus: float = 0.004
     recency_weight: float = 0.001
     recency_days: float = 180.0
-    neighbour_weight: float = 0.5  # share of a neighbour's score a dialog turn inherits
+    speaker_bonus: float = 0.05  # cosine added to turns by a speaker the question names
+    neighbour_weight: float = 0.0  # share of a neighbour's score a dialog turn inherits
     window: int = 1  # neighbouring turns returned with an imported dialog turn
     kind: str | None = None
     hybrid: bool = True
@@ -62,7 +64,9 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + w.replace('"', "") + '"' for w in seen[:32])
 
 
-def fts_search(store: Store, text: str, limit: int) -> list[int]:
+def fts_search(store: Store, text: str, limit: int, skip: set[str] | None = None) -> list[int]:
+    for name in skip or ():
+        text = re.sub(rf"\b{re.escape(name)}('s)?\b", " ", text)
     query = fts_query(text)
     if query is None:
         return []
@@ -106,24 +110,36 @@ def _neighbours(store: Store, batch: str, seq: int, window: int) -> list[Memory]
 
 
 def hybrid_search(
-    store: Store, index: DenseIndex, query_vec: np.ndarray, text: str, opts: SearchOptions
+    store: Store,
+    index: DenseIndex,
+    query_vec: np.ndarray,
+    text: str,
+    opts: SearchOptions,
+    speakers: set[str] | None = None,
 ) -> list[SearchHit]:
+    """`speakers`: the dialog speakers the question names; their turns get a small bonus."""
+    speakers = speakers or set()
     dense_ids, dense_scores = index.search(query_vec, opts.dense_k)
-    fused: dict[int, float] = {}
-    cosine = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=False))
-    for rank, mid in enumerate(dense_ids.tolist()):
-        fused[mid] = fused.get(mid, 0.0) + opts.dense_weight / (opts.rrf_k + rank + 1)
-    if opts.hybrid:
-        for rank, mid in enumerate(fts_search(store, text, opts.fts_k)):
-            fused[mid] = fused.get(mid, 0.0) + opts.fts_weight / (opts.rrf_k + rank + 1)
-    if not fused:
-        return []
-    records = fetch(store, list(fused))
+    cosine = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
+    fts_ids = fts_search(store, text, opts.fts_k, speakers) if opts.hybrid else []
+    records = fetch(store, list(dict.fromkeys([*cosine, *fts_ids])))
     records = {
         i: m
         for i, m in records.items()
         if m.superseded_by is None and (opts.kind is None or m.kind == opts.kind)
     }
+    if not records:
+        return []
+    adjusted = {
+        mid: cos + (opts.speaker_bonus if split_speaker(records[mid].text)[0] in speakers else 0)
+        for mid, cos in cosine.items()
+        if mid in records
+    }
+    fused: dict[int, float] = dict.fromkeys(records, 0.0)
+    for rank, mid in enumerate(sorted(adjusted, key=lambda i: -adjusted[i])):
+        fused[mid] += opts.dense_weight / (opts.rrf_k + rank + 1)
+    for rank, mid in enumerate(i for i in fts_ids if i in records):
+        fused[mid] += opts.fts_weight / (opts.rrf_k + rank + 1)
     now = datetime.now(UTC)
     scores: dict[int, float] = {}
     for mid, mem in records.items():
@@ -177,11 +193,15 @@ def _assemble(
             created_at=mem.created_at,
         )
         if mem.batch and mem.seq is not None and opts.window > 0:
-            for near in _neighbours(store, mem.batch, mem.seq, opts.window):
+            window = _neighbours(store, mem.batch, mem.seq, opts.window)
+            for near in window:
                 covered[(mem.batch, near.seq or 0)] = hit
                 if near.id != mid:
                     hit.context.append(near.text)
-                    hit.source_ids += [s for s in near.source_ids if s not in hit.source_ids]
+            if len(window) > 1:
+                # The hit is the passage around the turn: its text and ids cover all of it.
+                hit.text = "\n".join(n.text for n in window)
+                hit.source_ids = list(dict.fromkeys(s for n in window for s in n.source_ids))
         texts[norm] = hit
         hits.append(hit)
     return hits

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from app import paths
+from app.memory import dialog
 from app.memory.dense import DenseStore
 from app.memory.embedder import Embedder, from_blob
 from app.memory.extract import REGISTRY, Candidate, Extractor
@@ -131,8 +132,9 @@ class MemoryService:
         opts = SearchOptions(**{**opts.__dict__, "k": k, "kind": kind or opts.kind})
         if not query.strip():
             return []
-        vec = self.embedder.embed([query])[0]
-        return hybrid_search(self.store, self.dense.index(), vec, query, opts)
+        names = dialog.mentioned(query, self.dense.speakers())
+        vec = self.embedder.embed([dialog.strip_names(query, names)])[0]
+        return hybrid_search(self.store, self.dense.index(), vec, query, opts, names)
 
     def rebuild_index(self) -> None:
         self.dense.rebuild()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.errors import HearthError
+from app.memory import dialog
 from app.memory.dense import DenseStore
 from app.memory.embedder import Embedder, from_blob, to_blob
 from app.memory.records import KINDS, NewMemory, insert_params, insert_sql
@@ -47,7 +48,7 @@ class MemoryWriter:
             raise HearthError("a memory needs some text")
         if new.kind not in KINDS:
             raise HearthError(f"unknown kind {new.kind!r}: use one of {', '.join(KINDS)}")
-        vec = self.embedder.embed([text])[0]
+        vec = self.embedder.embed([dialog.body(text)])[0]
         index = self.dense.index()
         near_id, near_score = None, 0.0
         if dedupe and len(index):
@@ -108,25 +109,38 @@ class MemoryWriter:
     ) -> list[int]:
         """Bulk insert without de-duplication (imports keep every record), embedded in batches."""
         ids: list[int] = []
+        items = [_with(m, " ".join(m.text.split())) for m in items]
+        previous = _previous_turns(items)
         for start in range(0, len(items), chunk):
             if check is not None:
                 check()
-            part = [_with(m, " ".join(m.text.split())) for m in items[start : start + chunk]]
-            vecs = self.embedder.embed([m.text for m in part])
+            part = items[start : start + chunk]
+            vecs = self.embed_with_context([m.text for m in part], previous[start : start + chunk])
             added: dict[int, np.ndarray] = {}
             with self.store.transaction() as conn:
                 before = _generation(conn)
-                for m, v in zip(part, vecs, strict=False):
-                    mid = int(
-                        conn.execute(insert_sql(), insert_params(m, to_blob(v))).lastrowid or 0
-                    )
-                    added[mid] = v
+                for m, v in zip(part, vecs, strict=True):
+                    cur = conn.execute(insert_sql(), insert_params(m, to_blob(v)))
+                    added[int(cur.lastrowid or 0)] = v
                 after = _generation(conn)
             self._after(before, after, added, [])
             ids += list(added)
             if progress is not None:
                 progress(min(start + chunk, len(items)), len(items))
         return ids
+
+    def embed_with_context(self, texts: list[str], previous: list[str | None]) -> np.ndarray:
+        """Unit vectors of each text (speaker prefix left out), averaged with the vector of the
+        text read after the turn it follows: an answer is found by its question's words."""
+        own = self.embedder.embed([dialog.body(t) for t in texts])
+        with_prev = [i for i, p in enumerate(previous) if p]
+        if with_prev:
+            ctx = self.embedder.embed(
+                [dialog.context_text(previous[i], texts[i]) for i in with_prev]
+            )
+            mixed = own[with_prev] + ctx
+            own[with_prev] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+        return own
 
     def update(
         self,
@@ -239,6 +253,12 @@ class MemoryWriter:
         self, before: int, after: int, added: dict[int, np.ndarray], removed: list[int]
     ) -> None:
         self.dense.applied(before, after, added, removed)
+
+
+def _previous_turns(items: list[NewMemory]) -> list[str | None]:
+    """For each item of an ordered import, the text of the item before it in the same batch."""
+    at = {(m.batch, m.seq): m.text for m in items if m.batch and m.seq is not None}
+    return [at.get((m.batch, m.seq - 1)) if m.batch and m.seq is not None else None for m in items]
 
 
 def _with(new: NewMemory, text: str) -> NewMemory:

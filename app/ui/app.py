@@ -2,15 +2,32 @@
 
 Only Qt and Hearth's light modules are imported before the window shows; the core (llama.cpp,
 the store, memory) opens on a background thread once the event loop runs.
+
+For tests/benchmarks/startup.py: with `HEARTH_STARTUP_PROBE=1` the app prints one JSON line
+`{"window_visible_s": ...}` when the window is shown; with `HEARTH_STARTUP_PROMPT=TEXT` it also
+sends TEXT, prints `{"first_token_s": ...}` at the first streamed token, and quits. Times count
+from `HEARTH_STARTUP_T0` (a `time.time()` value set by the launcher) when given, else from the
+moment this module was imported.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 
-_STARTED = time.perf_counter()
+_IMPORTED = time.time()
+
+
+def _since_start() -> float:
+    t0 = os.environ.get("HEARTH_STARTUP_T0")
+    return time.time() - (float(t0) if t0 else _IMPORTED)
+
+
+def _probe(key: str) -> None:
+    if os.environ.get("HEARTH_STARTUP_PROBE"):
+        print(json.dumps({key: round(_since_start(), 4)}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,17 +47,32 @@ def main(argv: list[str] | None = None) -> int:
     apply_style(app)
     window = MainWindow(open_core=False)
     window.show()
-    _report_visible()
-    # The core opens once the first frame is painted, so nothing delays the window.
+    app.processEvents()  # the first frame is painted before anything else happens
+    _probe("window_visible_s")
+    # The core opens once the event loop runs, so nothing delays the window.
     QTimer.singleShot(0, window.session.open)
+    prompt = os.environ.get("HEARTH_STARTUP_PROMPT")
+    if os.environ.get("HEARTH_STARTUP_PROBE") and prompt:
+        _send_and_time_first_token(app, window, prompt)
     app.aboutToQuit.connect(window.shutdown)
     return int(app.exec())
 
 
-def _report_visible() -> None:
-    """For tests/benchmarks/startup.py: when HEARTH_STARTUP_PROBE is set, print the time."""
-    if os.environ.get("HEARTH_STARTUP_PROBE"):
-        print(f"window_visible_s={time.perf_counter() - _STARTED:.3f}", flush=True)
+def _send_and_time_first_token(app, window, prompt: str) -> None:
+    """Send at once (the reply waits for the model) and quit after the first token."""
+    window.composer.send.emit(prompt)
+    worker = window.worker
+    seen = []
+
+    def first(_text: str) -> None:
+        if not seen:
+            seen.append(True)
+            _probe("first_token_s")
+            window.stop_generation()
+            window.close()
+            app.quit()
+
+    worker.signals.token.connect(first)
 
 
 if __name__ == "__main__":

@@ -203,3 +203,15 @@ def test_progress_cancel_and_refusals() -> None:
             merge_adapters([p1, p2], method, options)
     with pytest.raises(AdapterError, match="does not take density"):
         make_options("linear", density=0.5)
+
+
+@pytest.mark.parametrize("method", ["ties", "dare"])
+def test_merging_tensors_in_parallel_gives_the_same_adapter(method: str) -> None:
+    shapes = {f"blk.{i}.ffn_up.weight": (60, 40) for i in range(6)}
+    p1, p2 = random_parent(1, 4, 4.0, shapes), random_parent(2, 4, 4.0, shapes)
+    options = make_options(method, rank=4)
+    serial = merge_adapters([p1, p2], method, options).adapter
+    parallel = merge_adapters([p1, p2], method, options, threads=3).adapter
+    for name in shapes:
+        assert np.array_equal(serial.tensors[name][0], parallel.tensors[name][0])
+        assert np.array_equal(serial.tensors[name][1], parallel.tensors[name][1])

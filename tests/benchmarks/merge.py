@@ -1,16 +1,17 @@
 """Benchmark: merge two rank-16 adapters with a 3B model's shapes by TIES, cut back to rank 16.
 
 Prints one JSON object: `seconds` (the merge), `peak_rss_mb` (the whole process), and
-`retained_min` per method for the default model's real adapters when a trained pair is given
-(`--real ADAPTER_DIR`, see tests/adapters/test_consolidate.py), else the reason it is missing.
+`retained_min` per method for two real adapters trained on the default model (`--real A.gguf
+B.gguf`, each with its manifest of held-back examples beside it), else why it is missing.
 
-    .venv/bin/python tests/benchmarks/merge.py [--layers 28] [--density 0.2]
+    .venv/bin/python tests/benchmarks/merge.py [--layers 28] [--real A.gguf B.gguf]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -49,8 +50,64 @@ def random_adapter(layers: int, rank: int, seed: int) -> LoraAdapter:
     return LoraAdapter("llama", float(2 * rank), rank, tensors)
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def real_retention(files: list[Path], rank: int) -> dict[str, Any]:
+    """Each method's smallest parent-effect retention for two real adapters of the default
+    model, measured through llama.cpp on each parent's held-back examples."""
+    from app.adapters import export
+    from app.adapters.lora_file import base_model_info
+    from app.adapters.merge import make_options, retention
+    from app.adapters.scoring import LlamaScorer
+    from app.llm.models import packaged_default_model
+    from app.settings.model import DEFAULT_SYSTEM_PROMPT
+
+    model = packaged_default_model()
+    info = base_model_info(model)
+    parents = [read_lora(f, info) for f in files]
+    triples = [
+        (i, f, retention.held_examples(export.read_manifest(f))) for i, f in enumerate(files)
+    ]
+    plans = {
+        "cat": make_options("cat"),
+        "linear": make_options("linear", rank=rank),
+        "ties": make_options("ties", rank=rank, density=0.5),
+        "dare_linear": make_options("dare", rank=rank, drop=0.5),
+        "dare_ties": make_options("dare", rank=rank, drop=0.5, variant="ties"),
+    }
+    retained: dict[str, Any] = {}
+    per_parent: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    scorer = LlamaScorer(model, n_threads=1)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for label, options in plans.items():
+                method = label.split("_")[0]
+                started = time.perf_counter()
+                merged = merge_adapters(parents, method, options)
+                seconds[label] = round(time.perf_counter() - started, 2)
+                path = Path(folder) / f"{label}.gguf"
+                write_lora(path, merged.adapter)
+                effects = retention.measure(scorer, path, triples, DEFAULT_SYSTEM_PROMPT)
+                kept = [e.retained for e in effects if e.retained is not None]
+                retained[label] = round(min(kept), 4) if kept else None
+                per_parent[label] = [None if k is None else round(k, 4) for k in kept]
+    finally:
+        scorer.close()
+    return {
+        "retained_min": retained,
+        "retained_per_parent": per_parent,
+        "real_merge_seconds": seconds,
+        "real_rank": rank,
+        "real_parents": [str(f) for f in files],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--density", type=float, default=0.2)
     parser.add_argument("--power-iters", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="tensors merged at once")
+    parser.add_argument("--real", type=Path, nargs=2, metavar="GGUF", help="two trained adapters")
+    parser.add_argument("--real-rank", type=int, default=8)
     args = parser.parse_args(argv)
     result: dict[str, Any] = {
         "layers": args.layers,
@@ -76,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         parents = [read_lora(path) for path in paths]
         result["read_s"] = round(time.perf_counter() - started, 2)
         options = TiesOptions(density=args.density, rank=args.rank, power_iters=args.power_iters)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         merged = merge_adapters(parents, "ties", options, threads=args.threads)
         result["seconds"] = round(time.perf_counter() - started, 2)
+        result["cpu_s"] = round(cpu_seconds() - cpu, 2)  # what the merge costs without contention
         started = time.perf_counter()
         write_lora(Path(folder) / "merged.gguf", merged.adapter)
         result["write_s"] = round(time.perf_counter() - started, 2)
@@ -87,8 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     result["energy_kept_mean"] = summary["energy_kept_mean"]
     result["sign_conflict_mean"] = summary["sign_conflict_mean"]
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    if args.real:
+        result.update(real_retention(args.real, args.real_rank))
+    else:
+        result["retained_min"] = None
+        result["retained_note"] = "no trained adapters given (--real A.gguf B.gguf)"
     result["peak_rss_mb_before_merge"] = round(rss_before, 1)
     result["targets"] = {"seconds": 60, "peak_rss_mb": 1500}
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result))
     return 0
 

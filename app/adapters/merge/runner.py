@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from app.adapters.merge.base import (
     MergeOptions,
     MergeReport,
     TensorContext,
+    TensorMerge,
     TensorReport,
     get_method,
 )
@@ -58,13 +60,14 @@ def merge_adapters(
     parent_ids: Sequence[Any] | None = None,
     threads: int = 1,
 ) -> MergeResult:
-    """Merge `parents` with `method`; one tensor's work in memory at a time.
+    """Merge `parents` with `method`, tensor by tensor.
 
-    `threads` caps the BLAS threads: a merge is background work on a machine whose cores
-    the chat needs, and OpenBLAS threads spin-wait like llama.cpp's when a core is busy.
+    `threads` tensors are merged at once, each with single-threaded BLAS, so peak memory is
+    `threads` dense deltas. A merge is background work on a machine whose cores the chat
+    needs, and OpenBLAS threads spin-wait like llama.cpp's when a core is busy: one by default.
     """
-    with _blas_threads(threads):
-        return _merge(parents, method, options, progress, cancel, parent_ids)
+    with _blas_threads(1):
+        return _merge(parents, method, options, progress, cancel, parent_ids, max(1, threads))
 
 
 def _merge(
@@ -74,6 +77,7 @@ def _merge(
     progress: Progress | None,
     cancel: CancelToken | None,
     parent_ids: Sequence[Any] | None,
+    threads: int,
 ) -> MergeResult:
     impl = get_method(method) if isinstance(method, str) else method
     options = options if options is not None else impl.options_type()
@@ -88,18 +92,21 @@ def _merge(
     names = sorted(shapes)
     merged: dict[str, tuple[Any, Any]] = {}
     reports: list[TensorReport] = []
-    for index, name in enumerate(names):
+
+    def one(name: str) -> TensorMerge:
         if cancel is not None:
             cancel.raise_if_cancelled()
         factors = [p.scaled_factors(name) if name in p.tensors else None for p in parents]
         ctx = TensorContext(name, shapes[name], options.seed)
-        result = impl.merge_tensor(factors, options, rank, ctx)
-        merged[name] = (result.a, result.b)
-        reports.append(
-            TensorReport(name, result.a.shape[0], result.energy_kept, result.sign_conflict)
-        )
-        if progress is not None:
-            progress(index + 1, len(names))
+        return impl.merge_tensor(factors, options, rank, ctx)
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="hearth-merge") as pool:
+        # map runs at most `threads` tensors at once; results are small factors
+        results = pool.map(one, names) if threads > 1 else map(one, names)
+        for index, (name, result) in enumerate(zip(names, results, strict=True)):
+            _collect(merged, reports, name, result)
+            if progress is not None:
+                progress(index + 1, len(names))
     out_rank = max(a.shape[0] for a, _ in merged.values())
     for name, (a, b) in merged.items():
         merged[name] = pad_rank(a, b, out_rank)
@@ -115,6 +122,13 @@ def _merge(
     metadata = {"merge": {"method": impl.name, "options": options.to_dict(), "parents": ids}}
     adapter = LoraAdapter(parents[0].architecture, float(out_rank), out_rank, merged, metadata)
     return MergeResult(adapter, report)
+
+
+def _collect(
+    merged: dict[str, tuple[Any, Any]], reports: list[TensorReport], name: str, result: TensorMerge
+) -> None:
+    merged[name] = (result.a, result.b)
+    reports.append(TensorReport(name, result.a.shape[0], result.energy_kept, result.sign_conflict))
 
 
 @contextlib.contextmanager

@@ -1,0 +1,154 @@
+"""Consolidation with real trained adapters: lineage, retention, the gate and its fallback.
+
+Uses the session's trained "Ahoy!" adapter (tests/adapters/conftest.py) and, for the last test,
+a second adapter trained here on another preference (a closing "Hope that helps!").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.adapters.consolidate import MIN_RETAINED, consolidate, judge, merge_versions
+from app.adapters.merge import make_options
+from app.adapters.merge.lineage import lineage
+from app.core import Core
+from tests.adapters.conftest import DATA, STYLE, Trained, greedy
+
+SUFFIX = "Hope that helps!"
+
+
+@pytest.fixture
+def core() -> Iterator[Any]:
+    opened = Core.open(load_model=False)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_judge_names_the_parent_that_lost_its_effect() -> None:
+    kept = [{"id": 1, "retained": 0.95}, {"id": 2, "retained": 1.1}]
+    assert judge(kept, 1.01)[0]
+    lost = [{"id": 1, "retained": 0.95}, {"id": 2, "retained": MIN_RETAINED - 0.2}]
+    passed, reason = judge(lost, 1.0)
+    assert not passed and "adapter 2 would keep only" in reason
+    passed, reason = judge(kept, 1.2)
+    assert not passed and "perplexity" in reason
+    assert judge([{"id": 3, "retained": None}], 1.0) == (
+        True,
+        "no parent had a measurable effect to keep",
+    )
+
+
+def test_merge_of_two_copies_keeps_everything_and_records_lineage(
+    core: Any, trained: Trained
+) -> None:
+    service = core.adapters
+    first = service.import_file(trained.adapter)
+    second = service.import_file(trained.adapter)
+    options = make_options("linear", weights=[0.5, 0.5], rank=8)
+    outcome = merge_versions(service, [first, second], "linear", options, activate=True)
+    assert outcome.passed and outcome.activated, outcome.reason
+    assert service.versions.active_id() == outcome.adapter_id
+    assert [e["id"] for e in outcome.effects] == [first, second]
+    for effect in outcome.effects:
+        assert effect["effect"] > 0.1  # the trained adapter really helps its held-back answers
+        assert effect["retained"] == pytest.approx(1.0, abs=0.05)
+    assert outcome.report["rank"] == 8 and outcome.report["energy_kept_min"] > 0.999
+    version = service.versions.get(outcome.adapter_id)
+    assert version.parents == [first, second]
+    manifest = json.loads(version.path.with_suffix(".json").read_text())
+    assert manifest["kind"] == "merged" and manifest["parents"] == [first, second]
+    assert manifest["merge"]["method"] == "linear"
+    assert len(manifest["merge"]["per_tensor"]) == 30 * 7
+    assert manifest["dataset"]["held_examples"] == 2 * len(trained.held_prompts)
+    assert manifest["evaluation"]["retained_min"] == pytest.approx(1.0, abs=0.05)
+    (root,) = lineage(service.versions.list(), service.versions.active_id())
+    assert root.id == outcome.adapter_id and root.active and root.method == "linear"
+    assert [c.id for c in root.children] == [first, second]
+
+
+def test_consolidation_that_loses_an_effect_keeps_the_previous_adapter(
+    core: Any, trained: Trained
+) -> None:
+    service = core.adapters
+    previous = service.import_file(trained.adapter)
+    service.activate(previous)
+    new = service.import_file(trained.adapter)
+    # Fault injected through the options: weights that cancel the two deltas exactly.
+    cancelling = make_options("linear", weights=[1.0, -1.0], rank=8)
+    outcome = consolidate(service, new, options=cancelling)
+    assert not outcome.passed and not outcome.activated
+    assert outcome.reason.startswith(f"kept adapter {previous}: ")
+    assert "would keep only" in outcome.reason
+    assert service.versions.active_id() == previous
+    assert service.versions.get(outcome.adapter_id).status == "rejected"
+
+
+def test_the_first_adapter_becomes_the_preference_adapter(core: Any, trained: Trained) -> None:
+    service = core.adapters
+    new = service.import_file(trained.adapter)
+    outcome = consolidate(service, new)
+    assert outcome.activated and outcome.adapter_id == new
+    assert service.versions.active_id() == new
+
+
+@pytest.fixture(scope="module")
+def suffix_adapter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A second real adapter, trained on the base model's answers closed by SUFFIX."""
+    from app.adapters.train import TrainOptions
+
+    home = tmp_path_factory.mktemp("suffix-home")
+    data = home / "suffix.jsonl"
+    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    data.write_text(
+        "".join(json.dumps({**r, "correction": f"{r['response']} {SUFFIX}"}) + "\n" for r in rows)
+    )
+    previous = os.environ.get("HEARTH_HOME")
+    os.environ["HEARTH_HOME"] = str(home)
+    try:
+        opened = Core.open(load_model=False)
+        try:
+            opened.adapters.feedback.import_jsonl(data)
+            outcome = opened.adapters.train(TrainOptions(steps=40, threads=1))
+            path = opened.adapters.versions.get(outcome.adapter_id).path
+        finally:
+            opened.close()
+    finally:
+        if previous is None:
+            os.environ.pop("HEARTH_HOME", None)
+        else:
+            os.environ["HEARTH_HOME"] = previous
+    assert outcome.activated and path is not None, outcome.reason
+    yield path
+
+
+def test_two_preferences_both_show_after_consolidation(
+    trained: Trained, suffix_adapter: Path
+) -> None:
+    opened = Core.open(load_model=True, n_threads=1)
+    try:
+        opened.engine.wait_loaded()
+        service = opened.adapters
+        system = opened.settings.system_prompt
+        ahoy = service.import_file(trained.adapter)
+        service.activate(ahoy)
+        new = service.import_file(suffix_adapter)
+        outcome = consolidate(service, new)
+        assert outcome.activated, outcome.reason
+        assert all(e["retained"] >= MIN_RETAINED for e in outcome.effects), outcome.effects
+        assert opened.engine.active_adapters == [
+            (service.versions.get(outcome.adapter_id).path, 1.0)
+        ]
+        prompts = trained.held_prompts
+        answers = [greedy(opened.engine, p, system, max_tokens=160) for p in prompts]
+    finally:
+        opened.close()
+    both = [a for a in answers if a.strip().startswith(STYLE) and SUFFIX in a]
+    assert len(both) >= len(prompts) - 1, answers

@@ -43,3 +43,26 @@ def test_closing_the_window_stops_the_reply_and_every_thread(
 
     assert threads_alive() == []
     assert core.engine.model_info is None or core.engine._llama is None
+
+
+def test_python_m_app_shows_the_window_then_streams_a_first_token(hearth_home, settings_for_ui):
+    """`python -m app` end to end: the window is reported before the first token."""
+    import json
+    import os
+    import time
+
+    env = {
+        **os.environ,
+        "HEARTH_STARTUP_PROBE": "1",
+        "HEARTH_STARTUP_PROMPT": "Hello",
+        "HEARTH_STARTUP_T0": str(time.time()),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "app"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
+    assert [next(iter(x)) for x in lines] == ["window_visible_s", "first_token_s"]
+    assert 0 < lines[0]["window_visible_s"] < lines[1]["first_token_s"]
+    assert "Traceback" not in out.stderr

@@ -105,6 +105,8 @@ def prompt_ids(tokenizer: Any, prompt: str, system: str | None) -> list[int]:
 
 def end_ids(tokenizer: Any) -> list[int]:
     """What closes an answer: the template's end-of-turn token, else end-of-sequence."""
+    if not getattr(tokenizer, "chat_template", None):
+        return [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     for name in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"):
         token_id = tokenizer.convert_tokens_to_ids(name)
         if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id >= 0:

@@ -174,6 +174,8 @@ class AdapterService:
         on_started: Callable[[TrainingJob], None] | None = None,
     ) -> TrainOutcome:
         """Train, export, verify and gate a new adapter; blocks until done (run off the GUI)."""
+        if self.job is not None:
+            raise HearthError("a training job is already running")
         options = options or TrainOptions(rank=int(getattr(self.core.settings, "adapter_rank", 8)))
         if options.threads <= 0:
             options = replace(options, threads=self._free_threads())
@@ -211,7 +213,7 @@ class AdapterService:
                 self.engine.remove_busy_listener(job.on_busy)
             self.job = None
         outcome = self._register(name, job_dir, result, split, base, options)
-        if outcome.status != "refused":
+        if outcome.status != "refused" and not options.keep_arrays:
             shutil.rmtree(job_dir, ignore_errors=True)
         return outcome
 
@@ -241,6 +243,7 @@ class AdapterService:
             "targets": result["targets"],
             "dataset": {**split.summary(), "held_back": [asdict(e) for e in split.held]},
             "training": result["training"],
+            "export_s": result.get("export_s"),
             "options": options.to_dict(),
             "parity": parity,
             "evaluation": figures,

@@ -52,7 +52,7 @@ def add_lora(model: Any, *, rank: int, alpha: float, seed: int) -> Any:
     torch.manual_seed(seed)
     config = LoraConfig(
         r=rank,
-        lora_alpha=alpha,
+        lora_alpha=int(alpha) if float(alpha).is_integer() else alpha,  # type: ignore[arg-type]
         lora_dropout=0.0,
         bias="none",
         target_modules=list(TARGET_MODULES),

@@ -30,15 +30,18 @@ class TrainOptions:
     steps: int = 40
     rank: int = 8
     alpha: float = 16.0
-    lr: float = 1e-3
+    lr: float = 2e-4
     batch_size: int = 4
     threads: int = 1
     seed: int = 0
     max_len: int = 256
     held_fraction: float = 0.2
     parity_prompts: int = 4
+    guard_every: int = 2  # check the neutral text's perplexity every N steps ...
+    guard_max: float = 1.04  # ... and stop at the last check within this ratio (gate: 1.05)
     permute: bool = True  # False only to prove the parity check catches a wrong export
     pause_while_busy: bool = True
+    keep_arrays: bool = False  # keep factors and torch logits in the job folder (for tests)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

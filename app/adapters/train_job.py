@@ -13,6 +13,7 @@ import random
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,24 @@ def batches(n: int, size: int, steps: int, seed: int) -> list[list[int]]:
     return out
 
 
-def train(peft_model: Any, seqs: list[tuple[list[int], list[int]]], opts: dict[str, Any]) -> dict:
+def train(
+    peft_model: Any,
+    seqs: list[tuple[list[int], list[int]]],
+    opts: dict[str, Any],
+    harm: Callable[[], float] | None = None,
+) -> dict:
+    """AdamW on the LoRA weights. Every `guard_every` steps `harm()` (the neutral text's
+    perplexity ratio) is checked; past `guard_max` training stops at the last step within it.
+    """
     import torch
 
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=float(opts["lr"]), weight_decay=0.0)
     steps = int(opts["steps"])
     plan = batches(len(seqs), int(opts["batch_size"]), steps, int(opts["seed"]))
+    every, limit = int(opts.get("guard_every", 5)), float(opts.get("guard_max", 1.04))
+    snapshot = [p.detach().clone() for p in params]
+    kept_step, stopped_at = 0, None
     peft_model.train()
     started, loss_value = time.perf_counter(), float("nan")
     for step, batch in enumerate(plan, start=1):
@@ -77,20 +89,79 @@ def train(peft_model: Any, seqs: list[tuple[list[int], list[int]]], opts: dict[s
             elapsed_s=round(elapsed, 2),
             eta_s=round(elapsed / step * (steps - step), 1),
         )
+        if harm is not None and every > 0 and (step % every == 0 or step == steps):
+            peft_model.eval()
+            ratio = harm()
+            peft_model.train()
+            if ratio > limit:
+                with torch.no_grad():
+                    for param, saved in zip(params, snapshot, strict=True):
+                        param.copy_(saved)
+                stopped_at = step
+                emit("guard", step=step, neutral_ppl_ratio=round(ratio, 4), kept_step=kept_step)
+                break
+            snapshot = [p.detach().clone() for p in params]
+            kept_step = step
     peft_model.eval()
     seconds = time.perf_counter() - started
+    done = stopped_at if stopped_at is not None else steps
     return {
         "steps": steps,
+        "steps_run": done,
+        "kept_step": kept_step if stopped_at is not None else done,
+        "stopped_by_guard": stopped_at is not None,
         "final_loss": loss_value,
         "seconds": seconds,
-        "s_per_step": seconds / max(steps, 1),
+        "s_per_step": seconds / max(done, 1),
     }
+
+
+def neutral_guard(model: Any, tokenizer: Any, text: str | None) -> Callable[[], float]:
+    """A cheap torch-side check of the gate's harm rule, used to stop training in time."""
+    import math
+
+    import torch
+
+    from app.adapters.neutral import NEUTRAL_TEXT
+
+    ids = list(tokenizer(text or NEUTRAL_TEXT)["input_ids"])
+    if tokenizer.bos_token_id is not None and ids[:1] != [tokenizer.bos_token_id]:
+        ids = [tokenizer.bos_token_id, *ids]
+    tensor = torch.tensor([ids])
+
+    def ppl() -> float:
+        with torch.no_grad():
+            return math.exp(float(model(input_ids=tensor, labels=tensor, use_cache=False).loss))
+
+    with model.disable_adapter():
+        base = ppl()
+    return lambda: ppl() / base
+
+
+def n_ctx_for(seqs: list[tuple[list[int], list[int]]]) -> int:
+    """Context for scoring: the longest sequence or the neutral text (~150 tokens), no more:
+    with logits for every position llama-cpp-python keeps n_ctx x vocab floats."""
+    longest = max((len(ids) for ids, _ in seqs), default=0)
+    return max(256, longest + 16)
 
 
 def answer_rows(ids: list[int], labels: list[int]) -> slice:
     """Rows of the logits that predict the answer's tokens."""
     first = next(i for i, label in enumerate(labels) if label != IGNORE)
     return slice(first - 1, len(ids) - 1)
+
+
+def save_arrays(out_dir: Path, factors: dict, seqs: list, base: list, adapted: list) -> None:
+    """Keep the factors (HF row order) and torch's logits, for re-exporting and re-checking."""
+    import numpy as np
+
+    arrays = {f"{name}|a": a for name, (a, _) in factors.items()}
+    arrays.update({f"{name}|b": b for name, (_, b) in factors.items()})
+    np.savez(out_dir / "factors.npz", **arrays)
+    logits = {f"base{i}": x for i, x in enumerate(base)}
+    logits.update({f"adapter{i}": x for i, x in enumerate(adapted)})
+    np.savez(out_dir / "torch_logits.npz", **logits)
+    (out_dir / "check_seqs.json").write_text(json.dumps(seqs))
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +183,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         base.model, rank=int(opts["rank"]), alpha=float(opts["alpha"]), seed=int(opts["seed"])
     )
     emit("phase", phase="training")
-    training = train(model, train_seqs, opts)
+    harm = neutral_guard(model, base.tokenizer, spec.get("neutral_text"))
+    training = train(model, train_seqs, opts, harm)
     training["peak_rss_mb"] = peak_rss_mb()
 
     emit("phase", phase="exporting")
@@ -123,8 +195,11 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         torch_base = [
             torch_model.logits(model, ids)[answer_rows(ids, lb)] for ids, lb in check_seqs
         ]
+    factors = export.peft_factors(model)
+    if opts.get("keep_arrays"):
+        save_arrays(out_dir, factors, check_seqs, torch_base, torch_ad)
     adapter = export.to_llama_cpp(
-        export.peft_factors(model),
+        factors,
         architecture=base.architecture,
         n_head=base.n_head,
         n_kv_head=base.n_kv_head,
@@ -141,7 +216,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     emit("phase", phase="verifying")
     scorer = LlamaScorer(
-        base_path, n_ctx=int(opts.get("n_ctx", 1024)), n_threads=int(opts["threads"])
+        base_path, n_ctx=n_ctx_for(train_seqs + held_seqs), n_threads=int(opts["threads"])
     )
     try:
         scorer.use(None)

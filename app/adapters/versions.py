@@ -20,6 +20,7 @@ ACTIVE_KEY = "adapter.active"
 SCALE_KEY = "adapter.scale"
 
 Check = Callable[[Path], None]  # raises AdapterError when a file cannot be used
+History = list[tuple[int, int | None, float]]  # (row id, adapter id or None, scale)
 
 
 @dataclass(frozen=True)
@@ -146,9 +147,15 @@ class Versions:
     def set_scale(self, scale: float) -> None:
         if not 0.0 <= scale <= 2.0:
             raise HearthError(f"the strength must be between 0 and 2, not {scale}")
-        self._point(self.active_id(), scale)
+        # A strength change is not a version change: rollback steps over versions, not knobs.
+        self._point(self.active_id(), scale, record=False)
+        entries = self.history()
+        if entries:
+            self.store.execute(
+                "UPDATE adapter_activations SET scale = ? WHERE id = ?", (scale, entries[-1][0])
+            )
 
-    def history(self) -> list[tuple[int, int | None, float]]:
+    def history(self) -> History:
         """(row id, adapter id or None for the base model, scale), oldest first, undone excluded."""
         rows = self.store.query(
             "SELECT id, adapter_id, scale FROM adapter_activations WHERE undone = 0 ORDER BY id"

@@ -1,0 +1,219 @@
+"""The Personalization page: feedback count, train now (progress, cancel), adapter history,
+activate, roll back, and the adapter's strength. Work runs off the GUI thread; results and
+training progress come back by signal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.cancel import CancelToken
+from app.ui.tasks import Tasks
+
+log = logging.getLogger(__name__)
+COLUMNS = ["", "Id", "Date", "Status", "Examples", "Held-back NLL", "Neutral ppl"]
+
+
+class _Progress(QObject):
+    event = Signal(object)
+
+
+class PersonalizationPage(QWidget):
+    def __init__(self, core: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Personalization")
+        self.core = core
+        self.service = core.adapters
+        self.tasks = Tasks(self, max_threads=2)
+        self.cancel_token: CancelToken | None = None
+        self._progress = _Progress(self)
+        self._progress.event.connect(self._on_progress)
+
+        self.feedback_label = QLabel()
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.train_button = QPushButton("Train now")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.activate_button = QPushButton("Activate")
+        self.deactivate_button = QPushButton("Use base model")
+        self.rollback_button = QPushButton("Roll back")
+        self.strength = QSlider(Qt.Orientation.Horizontal)
+        self.strength.setRange(0, 200)
+        self.strength_label = QLabel()
+
+        top = QHBoxLayout()
+        top.addWidget(self.feedback_label, 1)
+        top.addWidget(self.train_button)
+        top.addWidget(self.cancel_button)
+        actions = QHBoxLayout()
+        for button in (self.activate_button, self.deactivate_button, self.rollback_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
+        actions.addWidget(QLabel("Strength"))
+        actions.addWidget(self.strength, 1)
+        actions.addWidget(self.strength_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(actions)
+        self._add_merge_parts(layout, actions)
+
+        self.train_button.clicked.connect(self.train)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.activate_button.clicked.connect(self.activate_selected)
+        self.deactivate_button.clicked.connect(lambda: self._do(self.service.deactivate))
+        self.rollback_button.clicked.connect(lambda: self._do(self.service.rollback))
+        self.strength.sliderReleased.connect(self._strength_released)
+        self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"{v / 100:.2f}"))
+        self.refresh()
+
+    def _add_merge_parts(self, layout: QVBoxLayout, actions: QHBoxLayout) -> None:
+        try:
+            from app.ui import merge_dialog
+        except ImportError:
+            return
+        if hasattr(merge_dialog, "MergeDialog"):
+            merge = QPushButton("Merge…")
+            merge.clicked.connect(lambda: merge_dialog.MergeDialog(self.core, self).exec())
+            actions.insertWidget(3, merge)
+        if hasattr(merge_dialog, "LineageView"):
+            layout.addWidget(merge_dialog.LineageView(self.core))
+
+    # -- state ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        service = self.service
+        self.tasks.run(
+            lambda: (
+                service.feedback.count(),
+                service.feedback.count_trainable(),
+                service.list(),
+                service.active(),
+            ),
+            self._show,
+            self._error,
+        )
+
+    def _show(self, state: tuple) -> None:
+        total, trainable, versions, (active, scale) = state
+        self.feedback_label.setText(f"{total} feedback items, {trainable} usable for training")
+        self.table.setRowCount(len(versions))
+        for row, version in enumerate(reversed(versions)):
+            ev = version.manifest.get("evaluation") or {}
+            cells = [
+                "●" if active is not None and active.id == version.id else "",
+                str(version.id),
+                version.created_at[:16].replace("T", " "),
+                version.status,
+                str(version.manifest.get("dataset", {}).get("train_examples", "")),
+                f"{ev['held_nll_base']:.2f} → {ev['held_nll_adapter']:.2f}" if ev else "",
+                f"{(ev['neutral_ppl_ratio'] - 1) * 100:+.1f}%" if ev else "",
+            ]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, version.id)
+                self.table.setItem(row, col, item)
+        self.strength.blockSignals(True)
+        self.strength.setValue(round(scale * 100))
+        self.strength.blockSignals(False)
+        self.strength_label.setText(f"{scale:.2f}")
+        if self.service.last_message:
+            self.message.setText(self.service.last_message)
+
+    def selected_id(self) -> int | None:
+        items = self.table.selectedItems()
+        return int(items[0].data(Qt.ItemDataRole.UserRole)) if items else None
+
+    # -- actions ----------------------------------------------------------------------------
+    def _do(self, fn: Any, *args: Any) -> None:
+        self.tasks.run(lambda: fn(*args), lambda _r: self.refresh(), self._error)
+
+    def activate_selected(self) -> None:
+        adapter_id = self.selected_id()
+        if adapter_id is not None:
+            self._do(self.service.activate, adapter_id)
+
+    def _strength_released(self) -> None:
+        self._do(self.service.set_scale, self.strength.value() / 100)
+
+    def train(self) -> None:
+        from app.adapters.train import TrainOptions
+
+        self.cancel_token = CancelToken()
+        token = self.cancel_token
+        self.train_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.message.setText("Starting the training process…")
+        emit = self._progress.event.emit
+        self.tasks.run(
+            lambda: self.service.train(TrainOptions(), on_progress=emit, cancel=token),
+            self._trained,
+            self._train_failed,
+        )
+
+    def cancel(self) -> None:
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
+            self.message.setText("Cancelling…")
+
+    def _on_progress(self, event: dict) -> None:
+        if event.get("event") == "progress":
+            self.progress.setRange(0, int(event["steps"]))
+            self.progress.setValue(int(event["step"]))
+            self.message.setText(
+                f"Training: step {event['step']} of {event['steps']}, loss {event['loss']:.3f},"
+                f" about {event['eta_s']:.0f} s left"
+            )
+        elif event.get("event") == "phase":
+            self.message.setText(f"Training: {event['phase']}…")
+
+    def _training_done(self) -> None:
+        self.train_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setVisible(False)
+        self.cancel_token = None
+
+    def _trained(self, outcome: Any) -> None:
+        self._training_done()
+        state = "activated" if outcome.activated else "kept, not activated"
+        self.message.setText(f"Adapter {outcome.adapter_id}: {state}. {outcome.reason}")
+        self.refresh()
+
+    def _train_failed(self, exc: BaseException) -> None:
+        self._training_done()
+        self._error(exc)
+
+    def _error(self, exc: BaseException) -> None:
+        log.info("personalization: %s", exc)
+        self.message.setText(str(exc))
+
+    def closeEvent(self, event: Any) -> None:
+        self.cancel()
+        self.tasks.shutdown()
+        super().closeEvent(event)

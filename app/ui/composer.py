@@ -19,6 +19,7 @@ class InputBox(QPlainTextEdit):
         super().__init__(parent)
         self.setObjectName("input")
         self.setPlaceholderText("Message Hearth…")
+        self.setAccessibleName("Message")
         self.setTabChangesFocus(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -106,6 +107,7 @@ class Composer(QFrame):
         self.generating = generating
         self.button.setIcon(icon("stop" if generating else "send"))
         self.button.setToolTip("Stop (Esc)" if generating else "Send (Enter)")
+        self.button.setAccessibleName("Stop" if generating else "Send")
         self.button.setProperty("stop", generating)
         self.button.style().unpolish(self.button)
         self.button.style().polish(self.button)

@@ -43,6 +43,7 @@ def _tool(name: str, tip: str, parent: QWidget) -> QToolButton:
     button = QToolButton(parent)
     button.setIcon(icon(name))
     button.setToolTip(tip)
+    button.setAccessibleName(tip)
     button.setObjectName("footerButton")
     button.setCursor(Qt.CursorShape.PointingHandCursor)
     button.setAutoRaise(True)

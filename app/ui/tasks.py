@@ -66,7 +66,7 @@ class _Task(QRunnable):
 class Tasks(QObject):
     """A pool for short jobs plus the bookkeeping that lets a window wait for all of them."""
 
-    def __init__(self, parent: QObject | None = None, max_threads: int = 3) -> None:
+    def __init__(self, parent: QObject | None = None, max_threads: int = 4) -> None:
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)

@@ -5,9 +5,9 @@ the store, memory) opens on a background thread once the event loop runs.
 
 For tests/benchmarks/startup.py: with `HEARTH_STARTUP_PROBE=1` the app prints one JSON line
 `{"window_visible_s": ...}` when the window is shown; with `HEARTH_STARTUP_PROMPT=TEXT` it also
-sends TEXT, prints `{"first_token_s": ...}` at the first streamed token, and quits. Times count
-from `HEARTH_STARTUP_T0` (a `time.time()` value set by the launcher) when given, else from the
-moment this module was imported.
+sends TEXT, prints `{"first_token_s": ...}` at the first streamed token, and quits (on a
+failure: `{"error": ...}`, exit status 2). Times count from `HEARTH_STARTUP_T0` (a `time.time()`
+value set by the launcher) when given, else from the moment this module was imported.
 """
 
 from __future__ import annotations
@@ -72,7 +72,13 @@ def _send_and_time_first_token(app, window, prompt: str) -> None:
             window.close()
             app.quit()
 
+    def failed(message: str) -> None:
+        print(json.dumps({"error": message}), flush=True)
+        window.close()
+        app.exit(2)
+
     worker.signals.token.connect(first)
+    worker.signals.failed.connect(failed)
 
 
 if __name__ == "__main__":

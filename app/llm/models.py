@@ -15,10 +15,10 @@ from typing import Any
 
 from app import paths
 from app.errors import ModelError
+from app.llm.gguf_header import GGUFFormatError, read_header
 from app.store import Store
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_MAGIC = b"GGUF"
 
 
 @dataclass(frozen=True)
@@ -64,37 +64,23 @@ def inspect_gguf(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != GGUF_MAGIC:
-        raise ModelError(f"{path.name}: not a GGUF model file (it does not start with 'GGUF')")
     try:
-        from gguf import GGUFReader
-
-        reader = GGUFReader(str(path))
-    except Exception as exc:  # the reader raises many types on damaged files
-        raise ModelError(f"{path.name}: damaged or truncated GGUF file ({exc})") from exc
-    size = path.stat().st_size
-    end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
-    if end > size:
-        raise ModelError(f"{path.name}: truncated GGUF file ({size} bytes on disk, {end} needed)")
-    fields = reader.fields
-
-    def value(key: str) -> Any:
-        field = fields.get(key)
-        if field is None:
-            return None
-        return field.contents()
-
-    arch = value("general.architecture")
-    if value("general.type") == "adapter":
+        header = read_header(path)
+    except GGUFFormatError as exc:
+        raise ModelError(f"{path.name}: {exc}") from exc
+    except OSError as exc:
+        raise ModelError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+    arch = header.get("general.architecture")
+    if header.get("general.type") == "adapter":
         raise ModelError(f"{path.name}: this is a LoRA adapter, not a model")
+    if not header.tensors:
+        raise ModelError(f"{path.name}: this GGUF file holds no tensors, so it is not a model")
     return {
         "architecture": arch,
-        "name": value("general.name") or path.stem,
-        "n_layer": value(f"{arch}.block_count") if arch else None,
-        "n_tensors": len(reader.tensors),
-        "size_bytes": size,
+        "name": header.get("general.name") or path.stem,
+        "n_layer": header.get(f"{arch}.block_count") if arch else None,
+        "n_tensors": len(header.tensors),
+        "size_bytes": header.file_size,
     }
 
 

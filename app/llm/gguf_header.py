@@ -89,11 +89,11 @@ def read_header(path: Path, *, keep_arrays: bool = False) -> GGUFHeader:
     """Parse the header; raise GGUFFormatError if the file is not a whole GGUF."""
     with open(path, "rb") as handle:
         size = Path(path).stat().st_size
+        if handle.read(4) != b"GGUF":
+            raise GGUFFormatError("not a GGUF file (it does not start with 'GGUF')")
         if size < 24:
-            raise GGUFFormatError("the file is too short to be a GGUF file")
+            raise GGUFFormatError("truncated: the file is too short to be a GGUF file")
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            if buf[:4] != b"GGUF":
-                raise GGUFFormatError("not a GGUF file (it does not start with 'GGUF')")
             cur = _Cursor(buf)
             cur.pos = 4
             version = cur.take("<I")

@@ -67,6 +67,10 @@ class Core:
         self.load_error = None if error is None else str(error)
         if error is not None:
             return
+        # The embedder loads once the model is up, so recall is ready by the user's next turn.
+        warm = getattr(self.assistant.memory, "warm", None)
+        if warm is not None:
+            warm()
         adapters = self.adapters
         if adapters is not None and hasattr(adapters, "restore_active"):
             try:

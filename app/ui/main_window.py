@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from app.cancel import CancelToken
@@ -27,6 +27,7 @@ from app.ui.status import StatusBar
 from app.ui.tasks import Tasks
 
 log = logging.getLogger(__name__)
+HISTORY_BATCH = 12
 
 
 class MainWindow(QMainWindow):
@@ -43,6 +44,7 @@ class MainWindow(QMainWindow):
         self.throughput = Throughput()
         self.tool_pages: dict[str, QWidget] = {}
         self._closed = False
+        self._view_generation = 0  # bumped whenever the view starts showing something else
 
         self.sidebar = Sidebar(self)
         self.chat = ChatView(self)
@@ -78,8 +80,7 @@ class MainWindow(QMainWindow):
         self.chat.edited.connect(self.edit_answer)
         self.chat.link_clicked.connect(self.follow_link)
         self.session.core_ready.connect(self._core_ready)
-        self.memory_notices = MemoryNotices(self)
-        self.memory_notices.changed.connect(self._memory_changed)
+        self.memory_notices = MemoryNotices(self.notice, self.tasks, self.status.showMessage)
         self.session.model_state.connect(self._model_state)
         self.composer.input.setFocus()
         if open_core:
@@ -87,23 +88,7 @@ class MainWindow(QMainWindow):
 
     def _core_ready(self, core: Any) -> None:
         self.refresh_conversations()
-        memory = getattr(core.assistant, "memory", None)
-        if memory is not None and hasattr(memory, "add_listener"):
-            memory.add_listener(self.memory_notices.listener)
-
-    def _memory_changed(self, changes: list[Any]) -> None:
-        memory = getattr(self.session.core, "memory", None) if self.session.core else None
-        if memory is None or self._closed:
-            return
-
-        def undo(shown: list[Any]) -> None:
-            def work() -> None:
-                for change in shown:
-                    memory.undo(change)
-
-            self.tasks.run(work, lambda _r: self.status.showMessage("Memory undone", 3000))
-
-        self.notice.show_changes(changes, undo)
+        self.memory_notices.attach(core)
 
     # -- conversations ---------------------------------------------------------------------
     def refresh_conversations(self) -> None:
@@ -118,6 +103,7 @@ class MainWindow(QMainWindow):
     def new_conversation(self) -> None:
         self._leave_conversation()
         self.conversation_id = None
+        self._view_generation += 1
         self.chat.clear()
         self.sidebar.list.setCurrentRow(-1)
         self.composer.input.setFocus()
@@ -128,6 +114,7 @@ class MainWindow(QMainWindow):
             return
         self._leave_conversation()
         self.conversation_id = conversation_id
+        self._view_generation += 1
         self.chat.clear()
         self.tasks.run(
             lambda: (conversation_id, load_history(core, conversation_id)), self._show_history
@@ -137,14 +124,23 @@ class MainWindow(QMainWindow):
         conversation_id, entries = result
         if conversation_id != self.conversation_id:
             return  # the user moved on while it loaded
-        for entry in entries:
+        self.sidebar.select(conversation_id)
+        self._feed(self._view_generation, entries, 0)
+
+    def _feed(self, generation: int, entries: list[Entry], start: int) -> None:
+        """Build message widgets a batch per event-loop turn: long chats never freeze the GUI."""
+        if generation != self._view_generation or self._closed:
+            return
+        for entry in entries[start : start + HISTORY_BATCH]:
             if entry.role == "user":
                 self.chat.add_user(entry.text)
             else:
                 self.chat.add_stored_answer(
                     entry.message_id, entry.text, entry.figures, entry.memories, entry.rating
                 )
-        self.sidebar.select(conversation_id)
+        if start + HISTORY_BATCH < len(entries):
+            nxt = start + HISTORY_BATCH
+            QTimer.singleShot(0, lambda: self._feed(generation, entries, nxt))
 
     def _leave_conversation(self) -> None:
         """A reply still streaming into the view being left is stopped (it is saved as is)."""

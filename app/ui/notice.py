@@ -17,15 +17,6 @@ from app.ui.theme import icon
 VERBS = {"added": "Remembered", "merged": "Updated a memory", "replaced": "Replaced a memory"}
 
 
-class MemoryNotices(QObject):
-    """Thread-safe relay: `changed` is emitted on the GUI thread with memory Change objects."""
-
-    changed = Signal(list)
-
-    def listener(self, changes: list[Any]) -> None:
-        self.changed.emit(list(changes))  # called on memory's thread; queued to the GUI
-
-
 class NoticeBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,3 +71,44 @@ class NoticeBar(QFrame):
         self.hide()
         if action is not None:
             action()
+
+
+class MemoryNotices(QObject):
+    """Shows what memory stored after an exchange, with Undo.
+
+    Memory calls `listener` on its own thread; the `changed` signal carries the changes to the
+    GUI thread, where the notice is shown and an Undo runs the undo on the task pool.
+    """
+
+    changed = Signal(list)
+
+    def __init__(self, bar: NoticeBar, tasks: Any, say: Callable[[str, int], None]) -> None:
+        super().__init__(bar)
+        self.bar = bar
+        self.tasks = tasks
+        self.say = say
+        self.memory: Any = None
+        self.changed.connect(self._show)
+
+    def attach(self, core: Any) -> None:
+        memory = getattr(core.assistant, "memory", None)
+        if memory is not None and hasattr(memory, "add_listener"):
+            self.memory = memory
+            memory.add_listener(self.listener)
+
+    def listener(self, changes: list[Any]) -> None:
+        self.changed.emit(list(changes))  # queued to the GUI thread
+
+    def _show(self, changes: list[Any]) -> None:
+        memory = self.memory
+        if memory is None:
+            return
+
+        def undo(shown: list[Any]) -> None:
+            def work() -> None:
+                for change in shown:
+                    memory.undo(change)
+
+            self.tasks.run(work, lambda _r: self.say("Memory undone", 3000))
+
+        self.bar.show_changes(changes, undo)

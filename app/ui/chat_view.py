@@ -7,7 +7,16 @@ readable width on wide windows and follows new text while the user is at the bot
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.ui.message_widget import AssistantMessage, MemoryRef, UserMessage
 from app.ui.theme import icon
@@ -15,7 +24,17 @@ from app.ui.theme import icon
 COLUMN_WIDTH = 820
 
 
+SUGGESTIONS = [
+    "Explain how a heat pump works",
+    "Draft a friendly reminder email",
+    "Give me three ideas for dinner",
+    "Write a Python function to sort a list",
+]
+
+
 class _Welcome(QWidget):
+    suggested = Signal(str)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("welcome")
@@ -33,6 +52,20 @@ class _Welcome(QWidget):
         sub.setWordWrap(True)
         for widget in (logo, title, sub):
             box.addWidget(widget)
+        box.addSpacing(18)
+        grid = QGridLayout()
+        grid.setSpacing(10)
+        for i, text in enumerate(SUGGESTIONS):
+            chip = QPushButton(text, self)
+            chip.setObjectName("suggestion")
+            chip.setCursor(Qt.CursorShape.PointingHandCursor)
+            chip.clicked.connect(lambda _c=False, t=text: self.suggested.emit(t))
+            grid.addWidget(chip, i // 2, i % 2)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addLayout(grid)
+        row.addStretch(1)
+        box.addLayout(row)
         box.addStretch(3)
 
 
@@ -42,6 +75,7 @@ class ChatView(QScrollArea):
     rated = Signal(int, int)
     edited = Signal(int, str)
     link_clicked = Signal(str)
+    suggested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +96,7 @@ class ChatView(QScrollArea):
         self.messages.addStretch(1)
         outer.addWidget(self.column, 1, Qt.AlignmentFlag.AlignHCenter)
         self.welcome = _Welcome(canvas)
+        self.welcome.suggested.connect(self.suggested)
         outer.addWidget(self.welcome, 100)
         self.setWidget(canvas)
         self._follow = True

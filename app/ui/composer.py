@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QToolButton, QVBoxLayout
 
 from app.ui.theme import icon
@@ -92,6 +92,12 @@ class Composer(QFrame):
             return
         self.input.clear()
         self.send.emit(text)
+
+    def suggest(self, text: str) -> None:
+        """Put a suggested prompt in the box for the user to edit or send."""
+        self.input.setPlainText(text)
+        self.input.moveCursor(QTextCursor.MoveOperation.End)
+        self.input.setFocus()
 
     def _stop(self) -> None:
         if self.generating:

@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.chat.rated.connect(self.rate_answer)
         self.chat.edited.connect(self.edit_answer)
         self.chat.link_clicked.connect(self.follow_link)
+        self.chat.suggested.connect(self.composer.suggest)
         self.session.core_ready.connect(self._core_ready)
         self.memory_notices = MemoryNotices(self.notice, self.tasks, self.status.showMessage)
         self.session.model_state.connect(self._model_state)

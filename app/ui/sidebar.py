@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -20,6 +22,23 @@ from PySide6.QtWidgets import (
 from app.ui.theme import icon
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+def age_group(updated_at: str, today: date | None = None) -> str:
+    """ "Today", "Yesterday", "Previous 7 days", "Previous 30 days" or "Older" (UTC dates)."""
+    try:
+        day = datetime.fromisoformat(updated_at.replace("Z", "+00:00")).astimezone(UTC).date()
+    except (ValueError, AttributeError):
+        return "Older"
+    today = today or datetime.now(UTC).date()
+    age = (today - day).days
+    if age <= 0:
+        return "Today"
+    if age == 1:
+        return "Yesterday"
+    if age <= 7:
+        return "Previous 7 days"
+    return "Previous 30 days" if age <= 30 else "Older"
 
 
 class Sidebar(QFrame):
@@ -50,9 +69,6 @@ class Sidebar(QFrame):
         self.new_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.new_button.clicked.connect(self.new_requested)
         box.addWidget(self.new_button)
-        caption = QLabel("CONVERSATIONS", self)
-        caption.setObjectName("sidebarCaption")
-        box.addWidget(caption)
         self.list = QListWidget(self)
         self.list.setObjectName("conversationList")
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -81,7 +97,12 @@ class Sidebar(QFrame):
         self._filling = True
         try:
             self.list.clear()
+            last_group = None
             for conv in conversations:
+                group = age_group(getattr(conv, "updated_at", ""))
+                if group != last_group:
+                    self._add_header(group)
+                    last_group = group
                 item = QListWidgetItem(conv.title)
                 item.setData(ID_ROLE, conv.id)
                 item.setToolTip(conv.title)
@@ -94,8 +115,20 @@ class Sidebar(QFrame):
         finally:
             self._filling = False
 
+    def _add_header(self, text: str) -> None:
+        header = QListWidgetItem(text.upper())
+        header.setFlags(Qt.ItemFlag.NoItemFlags)
+        header.setData(ID_ROLE, None)
+        font = header.font()
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.75))
+        font.setBold(True)
+        header.setFont(font)
+        header.setForeground(QColor("#8a8f98"))
+        self.list.addItem(header)
+
     def ids(self) -> list[int]:
-        return [self.list.item(i).data(ID_ROLE) for i in range(self.list.count())]
+        items = (self.list.item(i) for i in range(self.list.count()))
+        return [item.data(ID_ROLE) for item in items if item.data(ID_ROLE) is not None]
 
     def current_id(self) -> int | None:
         item = self.list.currentItem()
@@ -109,7 +142,7 @@ class Sidebar(QFrame):
 
     # -- actions ---------------------------------------------------------------------------
     def _current_changed(self, item: QListWidgetItem | None, _previous) -> None:
-        if not self._filling and item is not None:
+        if not self._filling and item is not None and item.data(ID_ROLE) is not None:
             self.selected.emit(item.data(ID_ROLE))
 
     def _item_changed(self, item: QListWidgetItem) -> None:
@@ -118,12 +151,12 @@ class Sidebar(QFrame):
 
     def rename_current(self) -> None:
         item = self.list.currentItem()
-        if item is not None:
+        if item is not None and item.data(ID_ROLE) is not None:
             self.list.editItem(item)
 
     def delete_current(self) -> None:
         item = self.list.currentItem()
-        if item is None:
+        if item is None or item.data(ID_ROLE) is None:
             return
         answer = QMessageBox.question(
             self,
@@ -137,7 +170,7 @@ class Sidebar(QFrame):
 
     def _menu(self, pos: QPoint) -> None:
         item = self.list.itemAt(pos)
-        if item is None:
+        if item is None or item.data(ID_ROLE) is None:
             return
         self.list.setCurrentItem(item)
         menu = QMenu(self)

@@ -91,6 +91,14 @@ def main(out: Path) -> int:
         tok_s=61.3,
         meta={"memories_used": [mem]},
     )
+    for title, days in (("Trip ideas for the spring", 3), ("Tax return checklist", 20)):
+        old = core.conversations.create(title)
+        core.conversations.add_message(old, "user", title)
+        core.store.execute(
+            "UPDATE conversations SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) "
+            "WHERE id = ?",
+            (f"-{days} days", old),
+        )
     window.refresh_conversations()
     pump(lambda: conv in window.sidebar.ids(), 10)
     window.sidebar.select(conv)

@@ -88,7 +88,7 @@ def merge_versions(
     effects, ratio = _evaluate(service, dest, parents) if evaluate else ([], None)
     passed, reason = judge(effects, ratio) if evaluate else (True, "not evaluated")
     result.report.retained = {
-        str(e["id"]): e["retained"] for e in effects if e["retained"] is not None
+        str(e["id"]): share for e in effects if (share := kept_share(e)) is not None
     }
     held = [row for v in parents for row in v.manifest.get("dataset", {}).get("held_back", [])]
     manifest = {
@@ -156,16 +156,23 @@ def consolidate(
     return outcome
 
 
+def kept_share(effect: dict[str, Any]) -> float | None:
+    """A parent's retention for the gate: the lower of its likelihood and first-choice shares."""
+    shares = [effect.get(k) for k in ("retained", "retained_top1")]
+    known = [float(v) for v in shares if v is not None]
+    return min(known) if known else None
+
+
 def judge(effects: Sequence[dict[str, Any]], neutral_ratio: float | None) -> tuple[bool, str]:
     """(activate?, why) from each parent's retained effect and the neutral perplexity."""
-    measured = [e for e in effects if e.get("retained") is not None]
-    lost = [e for e in measured if e["retained"] < MIN_RETAINED]
-    parts = [f"adapter {e['id']} keeps {e['retained']:.0%} of its effect" for e in measured]
+    measured = [(e, share) for e in effects if (share := kept_share(e)) is not None]
+    lost = [(e, share) for e, share in measured if share < MIN_RETAINED]
+    parts = [f"adapter {e['id']} keeps {share:.0%} of its effect" for e, share in measured]
     text = "; ".join(parts) if parts else "no parent had a measurable effect to keep"
     if lost:
-        worst = min(lost, key=lambda e: e["retained"])
+        worst, share = min(lost, key=lambda pair: pair[1])
         return False, (
-            f"adapter {worst['id']} would keep only {worst['retained']:.0%} of its effect "
+            f"adapter {worst['id']} would keep only {share:.0%} of its effect "
             f"(needs {MIN_RETAINED:.0%}); {text}"
         )
     if neutral_ratio is not None and neutral_ratio > 1.0 + MAX_NEUTRAL_RISE:
@@ -183,7 +190,7 @@ def _figures(effects: Sequence[dict[str, Any]], ratio: float | None) -> dict[str
         figures["held_examples"] = float(count)
         for key, field_name in (("held_nll_base", "nll_base"), ("held_nll_adapter", "nll_merged")):
             figures[key] = sum(e[field_name] * e["examples"] for e in effects) / count
-    kept = [e["retained"] for e in effects if e["retained"] is not None]
+    kept = [share for e in effects if (share := kept_share(e)) is not None]
     figures["retained_min"] = min(kept) if kept else None
     figures["neutral_ppl_ratio"] = ratio
     return figures

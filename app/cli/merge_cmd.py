@@ -90,8 +90,10 @@ def _print_outcome(outcome: Any) -> None:
         f"sign conflicts {report['sign_conflict_mean']:.1%}; {report['seconds']:.1f} s"
     )
     for effect in outcome.effects:
-        kept = effect["retained"]
+        kept, top1 = effect["retained"], effect.get("retained_top1")
         share = "no measurable effect" if kept is None else f"keeps {kept:.0%} of its effect"
+        if top1 is not None:
+            share += f", {top1:.0%} of the answers' tokens it made first choice"
         print(
             f"  parent {effect['id']}: {share} (held-back NLL base {effect['nll_base']:.3f}, "
             f"alone {effect['nll_parent']:.3f}, merged {effect['nll_merged']:.3f})"

@@ -217,7 +217,9 @@ def report_text(outcome: Any) -> str:
         f"Sign conflicts between the adapters: {report['sign_conflict_mean']:.1%}",
     ]
     for effect in outcome.effects:
-        kept = effect["retained"]
+        from app.adapters.consolidate import kept_share
+
+        kept = kept_share(effect)
         share = "no measurable effect" if kept is None else f"keeps {kept:.0%} of its effect"
         lines.append(f"Adapter {effect['id']}: {share}")
     if outcome.neutral_ppl_ratio is not None:

@@ -1,26 +1,31 @@
 """Consolidation with real trained adapters: lineage, retention, the gate and its fallback.
 
 Uses the session's trained "Ahoy!" adapter (tests/adapters/conftest.py) and, for the last test,
-a second adapter trained here on another preference (a closing "Hope that helps!").
+a second adapter trained here on another preference (answers cut to one sentence).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.adapters.consolidate import MIN_RETAINED, consolidate, judge, merge_versions
+from app.adapters.consolidate import (
+    MIN_RETAINED,
+    consolidate,
+    judge,
+    kept_share,
+    merge_versions,
+)
 from app.adapters.merge import make_options
 from app.adapters.merge.lineage import lineage
 from app.core import Core
 from tests.adapters.conftest import DATA, STYLE, Trained, greedy
-
-SUFFIX = "Hope that helps!"
 
 
 @pytest.fixture
@@ -99,17 +104,42 @@ def test_the_first_adapter_becomes_the_preference_adapter(core: Any, trained: Tr
     assert service.versions.active_id() == new
 
 
-@pytest.fixture(scope="module")
-def suffix_adapter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A second real adapter, trained on the base model's answers closed by SUFFIX."""
-    from app.adapters.train import TrainOptions
-
-    home = tmp_path_factory.mktemp("suffix-home")
-    data = home / "suffix.jsonl"
-    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    data.write_text(
-        "".join(json.dumps({**r, "correction": f"{r['response']} {SUFFIX}"}) + "\n" for r in rows)
+def sentences(answer: str) -> int:
+    """Sentences in an answer, not counting a leading "Ahoy!"."""
+    body = re.sub(r"^\s*Ahoy!\s*", "", answer)
+    return len(re.findall(r"[^\d\s][.!?](\s|$)", body)) + (
+        0 if re.search(r"[.!?]\s*$", body) else 1
     )
+
+
+def first_sentence(text: str) -> str:
+    match = re.match(r"(\s*Ahoy!\s*)?(.+?[^\d\s][.!?])(\s|$)", text, re.S)
+    return (match.group(1) or "") + match.group(2) if match else text
+
+
+@pytest.fixture(scope="module")
+def short_adapter(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A second preference, learnt the way Hearth learns: while the "Ahoy!" adapter is active,
+    the user cuts its answers down to their first sentence. Trained in its own home."""
+    from app.adapters.train import TrainOptions
+    from app.llm import lora_swap
+    from app.llm.llama_loader import load_llama
+
+    home = tmp_path_factory.mktemp("short-home")
+    prompts = [json.loads(line)["prompt"] for line in DATA.read_text().splitlines() if line]
+    llama = load_llama(trained.base_model, n_ctx=1024, n_threads=1)
+    try:
+        lora_swap.set_adapters(llama, [(lora_swap.load_adapter(llama, trained.adapter), 1.0)])
+        rows = []
+        for prompt in prompts:
+            answer = greedy_llama(llama, prompt, max_tokens=80)
+            rows.append(
+                {"prompt": prompt, "response": answer, "correction": first_sentence(answer)}
+            )
+    finally:
+        llama.close()
+    data = home / "short.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     previous = os.environ.get("HEARTH_HOME")
     os.environ["HEARTH_HOME"] = str(home)
     try:
@@ -125,30 +155,43 @@ def suffix_adapter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop("HEARTH_HOME", None)
         else:
             os.environ["HEARTH_HOME"] = previous
-    assert outcome.activated and path is not None, outcome.reason
+    assert path is not None and outcome.status == "ready", outcome.reason
     yield path
 
 
+def greedy_llama(llama: Any, prompt: str, max_tokens: int) -> str:
+    from app.settings.model import DEFAULT_SYSTEM_PROMPT
+
+    messages = [
+        {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
+        {"role": "user", "content": prompt},
+    ]
+    reply = llama.create_chat_completion(messages, max_tokens=max_tokens, temperature=0.0, seed=0)
+    return str(reply["choices"][0]["message"]["content"])
+
+
 def test_two_preferences_both_show_after_consolidation(
-    trained: Trained, suffix_adapter: Path
+    trained: Trained, short_adapter: Path
 ) -> None:
     opened = Core.open(load_model=True, n_threads=1)
     try:
         opened.engine.wait_loaded()
         service = opened.adapters
         system = opened.settings.system_prompt
+        prompts = trained.held_prompts
         ahoy = service.import_file(trained.adapter)
         service.activate(ahoy)
-        new = service.import_file(suffix_adapter)
+        before = [greedy(opened.engine, p, system, max_tokens=120) for p in prompts]
+        new = service.import_file(short_adapter)
         outcome = consolidate(service, new)
         assert outcome.activated, outcome.reason
-        assert all(e["retained"] >= MIN_RETAINED for e in outcome.effects), outcome.effects
-        assert opened.engine.active_adapters == [
-            (service.versions.get(outcome.adapter_id).path, 1.0)
-        ]
-        prompts = trained.held_prompts
-        answers = [greedy(opened.engine, p, system, max_tokens=160) for p in prompts]
+        assert all(kept_share(e) >= MIN_RETAINED for e in outcome.effects), outcome.effects
+        merged_path = service.versions.get(outcome.adapter_id).path
+        assert opened.engine.active_adapters == [(merged_path, 1.0)]
+        after = [greedy(opened.engine, p, system, max_tokens=120) for p in prompts]
     finally:
         opened.close()
-    both = [a for a in answers if a.strip().startswith(STYLE) and SUFFIX in a]
-    assert len(both) >= len(prompts) - 1, answers
+    assert sum(a.strip().startswith(STYLE) for a in after) >= len(prompts) - 1, after
+    assert sum(sentences(b) > 1 for b in before) >= len(prompts) // 2, before  # long before
+    assert sum(sentences(a) <= 1 for a in after) >= len(prompts) - 1, after  # short after
+    assert all(len(re.sub(r"^\s*Ahoy!", "", a).split()) >= 3 for a in after), after

@@ -59,10 +59,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def real_retention(files: list[Path], rank: int) -> dict[str, Any]:
     """Each method's smallest parent-effect retention for two real adapters of the default
     model, measured through llama.cpp on each parent's held-back examples."""
     from app.adapters import export
+    from app.adapters.consolidate import kept_share
     from app.adapters.lora_file import base_model_info
     from app.adapters.merge import make_options, retention
     from app.adapters.scoring import LlamaScorer
@@ -96,9 +101,17 @@ def real_retention(files: list[Path], rank: int) -> dict[str, Any]:
                 path = Path(folder) / f"{label}.gguf"
                 write_lora(path, merged.adapter)
                 effects = retention.measure(scorer, path, triples, DEFAULT_SYSTEM_PROMPT)
-                kept = [e.retained for e in effects if e.retained is not None]
-                retained[label] = round(min(kept), 4) if kept else None
-                per_parent[label] = [None if k is None else round(k, 4) for k in kept]
+                kept = [kept_share(e.to_dict()) for e in effects]
+                known = [k for k in kept if k is not None]
+                retained[label] = round(min(known), 4) if known else None
+                per_parent[label] = [
+                    {
+                        "retained_nll": _round(e.retained),
+                        "retained_top1": _round(e.retained_top1),
+                        "retained_sequence": _round(e.retained_sequence),
+                    }
+                    for e in effects
+                ]
     finally:
         scorer.close()
     return {

@@ -107,7 +107,11 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"\bmy (?P<rel>" + _PEOPLE + r")\b.{3,}", re.I), "fact", ""),
     (re.compile(r"\bi(?:'m| am) allergic to (?P<v>.+)", re.I), "fact", "allergy {v}"),
     (re.compile(r"\bi (?:live|reside) in (?P<v>.+)", re.I), "fact", "home city"),
-    (re.compile(r"\bi(?:'ve| have) (?:moved|relocated) to (?P<v>.+)", re.I), "fact", "home city"),
+    (
+        re.compile(r"\bi(?:'ve| have)? (?:just )?(?:moved|relocated) to (?P<v>.+)", re.I),
+        "fact",
+        "home city",
+    ),
     (re.compile(r"\bi work (?:as|at|for) (?P<v>.+)", re.I), "fact", "work"),
     (re.compile(r"\bi(?:'m| am) (?:a|an) (?P<v>[a-z ]{3,40})$", re.I), "fact", "occupation"),
     (re.compile(r"\bi(?:'m| am) (?P<v>\d{1,3}) years old", re.I), "fact", "age"),
@@ -130,11 +134,16 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
 _NOT_A_FACT = re.compile(r"\?$|\b(?:if|would|could|maybe|might|wonder)\b", re.I)
 
 
+def _value(text: str | None) -> str:
+    """A slot value without the rest of the sentence ("peanuts, by the way" -> "peanuts")."""
+    return re.split(r"[,;:!?.]| and | but | because ", text or "")[0].strip()
+
+
 def _subject_of(text: str) -> str | None:
     for pattern, _kind, template in _RULES:
         m = pattern.search(text)
         if m and template:
-            groups = {k: (v or "").strip() for k, v in m.groupdict().items()}
+            groups = {k: _value(v) for k, v in m.groupdict().items()}
             return normalise_subject(template.format(**{"rel": "", "v": "", **groups}))
     return None
 
@@ -154,7 +163,7 @@ class RuleExtractor(Extractor):
                 m = pattern.search(sentence)
                 if not m:
                     continue
-                groups = {k: (v or "").strip() for k, v in m.groupdict().items()}
+                groups = {k: _value(v) for k, v in m.groupdict().items()}
                 if "rel" in groups and groups["rel"].split()[0].lower() in _NOT_RELATIONS:
                     continue
                 subject = template.format(**{"rel": "", "v": "", **groups}) if template else ""

@@ -32,16 +32,16 @@ STOPWORDS = frozenset(
 @dataclass(frozen=True)
 class SearchOptions:
     k: int = 10
-    dense_k: int = 100
-    fts_k: int = 100
+    dense_k: int = 50
+    fts_k: int = 50
     rrf_k: int = 60
     dense_weight: float = 1.0
-    fts_weight: float = 1.0
+    fts_weight: float = 0.5
     pin_bonus: float = 0.004
     recency_weight: float = 0.001
     recency_days: float = 180.0
     speaker_bonus: float = 0.05  # cosine added to turns by a speaker the question names
-    neighbour_weight: float = 0.0  # share of a neighbour's score a dialog turn inherits
+    neighbour_weight: float = 0.3  # share of a neighbour's score a dialog turn inherits
     window: int = 1  # neighbouring turns returned with an imported dialog turn
     kind: str | None = None
     hybrid: bool = True
@@ -56,24 +56,30 @@ def content_words(text: str) -> list[str]:
     return seen
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 OR-query of the text's content words (quoted, so no user syntax leaks in)."""
-    seen = content_words(text)
-    if not seen:
-        return None
-    return " OR ".join('"' + w.replace('"', "") + '"' for w in seen[:32])
+MAX_DF = 2000  # a word in more memories than this says little and costs much to rank
 
 
 def fts_search(store: Store, text: str, limit: int, skip: set[str] | None = None) -> list[int]:
+    """Memory ids by BM25 over the question's content words; words common enough to match
+    thousands of memories are left out, which keeps ranking cheap on large collections."""
     for name in skip or ():
         text = re.sub(rf"\b{re.escape(name)}('s)?\b", " ", text)
-    query = fts_query(text)
-    if query is None:
-        return []
+    words = []
     try:
+        for word in content_words(text)[:16]:
+            quoted = '"' + word.replace('"', "") + '"'
+            df = store.scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? "
+                "LIMIT ?)",
+                (quoted, MAX_DF + 1),
+            )
+            if 0 < int(df or 0) <= MAX_DF:
+                words.append(quoted)
+        if not words:
+            return []
         rows = store.query(
             "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?",
-            (query, limit),
+            (" OR ".join(words), limit),
         )
     except sqlite3.OperationalError:
         return []

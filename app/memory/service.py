@@ -139,6 +139,10 @@ class MemoryService:
     def rebuild_index(self) -> None:
         self.dense.rebuild()
 
+    def flush_index(self) -> None:
+        """Save the derived index now if this process changed it."""
+        self.dense.flush()
+
     # -- the assistant's hook -------------------------------------------------------------------
     def recall(self, query: str, conversation_id: int | None = None) -> list[RecalledMemory]:
         """Memories about the question, best first, within the token budget."""

@@ -112,5 +112,9 @@ def test_window_is_usable_while_the_core_opens(make_window, qtbot):
     window = make_window(open_core=False)
     assert window.isVisible()
     assert window.session.core is None
+    assert window.session.state == "starting"
+    assert window.status.model.text() == "Starting…"
     window.new_conversation()
-    assert "Starting" in window.status.model.text() or window.status.model.text()
+    assert window.chat.welcome.isVisibleTo(window)
+    qtbot.keyClicks(window.composer.input, "typing before the core is open")
+    assert window.composer.input.toPlainText() == "typing before the core is open"

@@ -111,6 +111,16 @@ class Conversations:
                     (content, json.dumps(merged), message_id),
                 )
 
+    def delete_messages_from(self, conversation_id: int, message_id: int) -> int:
+        """Delete a message and every later one in its conversation (regenerate, edit and
+        resend); returns how many went."""
+        with self.store.transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM messages WHERE conversation_id=? AND id>=?",
+                (conversation_id, message_id),
+            )
+            return int(cur.rowcount)
+
     def title_from(self, conversation_id: int, text: str) -> None:
         """Name a new conversation after its first message."""
         conv = self.get(conversation_id)

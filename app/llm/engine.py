@@ -89,9 +89,15 @@ class Engine:
         return self._loading
 
     def wait_loaded(self, timeout: float | None = None) -> ModelInfo:
+        """Wait for the latest load; if it failed, the model still in use answers instead."""
         if self._loading is None:
             raise ModelError("no model has been loaded")
-        return self._loading.result(timeout)
+        try:
+            return self._loading.result(timeout)
+        except ModelError:
+            if self.model_info is not None and self._llama is not None:
+                return self.model_info
+            raise
 
     @property
     def loaded(self) -> bool:

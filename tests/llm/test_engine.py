@@ -108,3 +108,12 @@ def test_close_leaves_no_thread(default_model: Path) -> None:
     # the module fixture's engine is still open; this one's thread must be gone
     assert len(alive) <= 1
     assert len(threads_alive()) == len(alive)
+
+
+def test_failed_switch_leaves_chat_working(engine: Engine, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 100)
+    with pytest.raises(ModelError):
+        engine.load(bad).result()
+    info = engine.wait_loaded()  # the model still in use answers
+    assert info.architecture == "llama"

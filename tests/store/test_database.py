@@ -81,3 +81,20 @@ def test_delete_conversation_cascades(tmp_path: Path) -> None:
         conv.add_message(cid, "user", "hello")
         conv.delete(cid)
         assert store.scalar("SELECT count(*) FROM messages") == 0
+
+
+def test_delete_messages_from_a_point(tmp_path: Path) -> None:
+    from app.conversations import Conversations
+
+    with open_store(tmp_path / "h.db") as store:
+        conv = Conversations(store)
+        cid = conv.create()
+        ids = [
+            conv.add_message(cid, r, t)
+            for r, t in [("user", "a"), ("assistant", "b"), ("user", "c"), ("assistant", "d")]
+        ]
+        other = conv.create()
+        conv.add_message(other, "user", "kept")
+        assert conv.delete_messages_from(cid, ids[2]) == 2
+        assert [m.content for m in conv.messages(cid)] == ["a", "b"]
+        assert [m.content for m in conv.messages(other)] == ["kept"]

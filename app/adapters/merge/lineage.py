@@ -45,6 +45,12 @@ class LineageNode:
         return [own] + [line for c in self.children for line in c.lines(depth + 1)]
 
 
+def _kind(version: Any) -> str:
+    if version.parents:
+        return "merged"
+    return "imported" if version.status == "imported" else "personal"
+
+
 def lineage(versions: Sequence[Any], active_id: int | None = None) -> list[LineageNode]:
     """Roots (versions no merge was made from), newest first, each with its parents below."""
     by_id = {v.id: v for v in versions}
@@ -57,7 +63,7 @@ def lineage(versions: Sequence[Any], active_id: int | None = None) -> list[Linea
         here = LineageNode(
             id=version.id,
             name=version.name,
-            kind=str(manifest.get("kind") or ("merged" if version.parents else "personal")),
+            kind=str(manifest.get("kind") or _kind(version)),
             status=version.status,
             created_at=version.created_at,
             method=merge.get("method"),

@@ -38,6 +38,13 @@ class LlamaScorer:
             self._loaded[adapter] = lora_swap.load_adapter(self.llama, adapter)
         lora_swap.set_adapters(self.llama, [(self._loaded[adapter], scale)])
 
+    def drop(self, adapter: Path) -> None:
+        """Unload an adapter file (it may be rewritten under the same name next)."""
+        loaded = self._loaded.pop(Path(adapter), None)
+        if loaded is not None:
+            lora_swap.set_adapters(self.llama, [])
+            loaded.free()
+
     def logits(self, ids: Sequence[int]) -> Floats:
         """Logits at every position of `ids` (row i predicts token i+1)."""
         self.llama.reset()

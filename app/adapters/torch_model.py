@@ -68,3 +68,26 @@ def logits(model: Any, ids: list[int]) -> Any:
     with torch.no_grad():
         out = model(input_ids=torch.tensor([ids]), use_cache=False)
     return out.logits[0].float().numpy()
+
+
+def group_logits(
+    model: Any, members: tuple[str, ...], scale: float, seqs: list[tuple[list[int], Any]]
+) -> list[Any]:
+    """Logits with only the LoRA modules of one group on (llama.cpp names such as `attn_q`),
+    at `scale` times their trained strength; `seqs` pairs token ids with the rows to keep."""
+    from app.adapters.export import tensor_name
+
+    saved = []
+    for name, module in model.named_modules():
+        scaling = getattr(module, "scaling", None)
+        target = tensor_name(name)
+        if not isinstance(scaling, dict) or "default" not in scaling or target is None:
+            continue
+        saved.append((scaling, scaling["default"]))
+        on = any(f".{member}." in target for member in members)
+        scaling["default"] = scaling["default"] * scale if on else 0.0
+    try:
+        return [logits(model, ids)[rows] for ids, rows in seqs]
+    finally:
+        for scaling, value in saved:
+            scaling["default"] = value

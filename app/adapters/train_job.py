@@ -151,17 +151,27 @@ def answer_rows(ids: list[int], labels: list[int]) -> slice:
     return slice(first - 1, len(ids) - 1)
 
 
-def save_arrays(out_dir: Path, factors: dict, seqs: list, base: list, adapted: list) -> None:
+def save_arrays(
+    out_dir: Path,
+    factors: dict,
+    check: list[tuple[list[int], slice]],
+    base: list,
+    adapted: list,
+    groups: dict[str, list],
+) -> None:
     """Keep the factors (HF row order) and torch's logits, for re-exporting and re-checking."""
     import numpy as np
 
     arrays = {f"{name}|a": a for name, (a, _) in factors.items()}
     arrays.update({f"{name}|b": b for name, (_, b) in factors.items()})
     np.savez(out_dir / "factors.npz", **arrays)
-    logits = {f"base{i}": x for i, x in enumerate(base)}
-    logits.update({f"adapter{i}": x for i, x in enumerate(adapted)})
+    logits = {f"base|{i}": x for i, x in enumerate(base)}
+    logits.update({f"adapter|{i}": x for i, x in enumerate(adapted)})
+    for group, values in groups.items():
+        logits.update({f"{group}|{i}": x for i, x in enumerate(values)})
     np.savez(out_dir / "torch_logits.npz", **logits)
-    (out_dir / "check_seqs.json").write_text(json.dumps(seqs))
+    rows = [[ids, [r.start, r.stop]] for ids, r in check]
+    (out_dir / "check_seqs.json").write_text(json.dumps(rows))
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -189,15 +199,19 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     emit("phase", phase="exporting")
     started = time.perf_counter()
-    check_seqs = (held_seqs or train_seqs)[: int(opts.get("parity_prompts", 4))]
-    torch_ad = [torch_model.logits(model, ids)[answer_rows(ids, lb)] for ids, lb in check_seqs]
+    check = [(ids, answer_rows(ids, lb)) for ids, lb in (held_seqs or train_seqs)]
+    check = check[: int(opts.get("parity_prompts", 4))]
+    probe = float(opts.get("probe_scale", verify.PROBE_SCALE))
+    torch_ad = [torch_model.logits(model, ids)[rows] for ids, rows in check]
     with model.disable_adapter():
-        torch_base = [
-            torch_model.logits(model, ids)[answer_rows(ids, lb)] for ids, lb in check_seqs
-        ]
+        torch_base = [torch_model.logits(model, ids)[rows] for ids, rows in check]
+    torch_groups = {
+        group: torch_model.group_logits(model, members, probe, check)
+        for group, members in verify.GROUPS.items()
+    }
     factors = export.peft_factors(model)
     if opts.get("keep_arrays"):
-        save_arrays(out_dir, factors, check_seqs, torch_base, torch_ad)
+        save_arrays(out_dir, factors, check, torch_base, torch_ad, torch_groups)
     adapter = export.to_llama_cpp(
         factors,
         architecture=base.architecture,
@@ -215,15 +229,12 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     del model, base
 
     emit("phase", phase="verifying")
-    scorer = LlamaScorer(
-        base_path, n_ctx=n_ctx_for(train_seqs + held_seqs), n_threads=int(opts["threads"])
-    )
+    n_ctx = n_ctx_for(train_seqs + held_seqs)
+    scorer = LlamaScorer(base_path, n_ctx=n_ctx, n_threads=int(opts["threads"]))
     try:
-        scorer.use(None)
-        llama_base = [scorer.logits(ids)[answer_rows(ids, lb)] for ids, lb in check_seqs]
-        scorer.use(gguf_path)
-        llama_ad = [scorer.logits(ids)[answer_rows(ids, lb)] for ids, lb in check_seqs]
-        parity = verify.compare(torch_base, torch_ad, llama_base, llama_ad)
+        parity = verify.check(
+            scorer, gguf_path, adapter, check, torch_base, torch_ad, torch_groups, out_dir, probe
+        )
         figures: dict[str, Any] = {}
         if parity.passed:
             emit("phase", phase="evaluating")
@@ -245,8 +256,25 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def exit_with_parent() -> None:
+    """Stop when the app that started the job is gone: an orphaned job only burns the cores."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    exit_with_parent()
     spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     try:
         result = run(spec)

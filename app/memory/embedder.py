@@ -127,6 +127,7 @@ class _Runner:
     def __init__(self, tokenizer: Any, model: Any, max_length: int) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self._lock = threading.Lock()
         self.model = model
         self.dtype = "float32"
         wanted = os.environ.get("HEARTH_EMBED_DTYPE", "auto")
@@ -168,7 +169,9 @@ class _Runner:
         return pooled.numpy().astype(np.float32)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        return self._forward(self.model, texts)
+        # The fast tokenizer is not re-entrant ("Already borrowed"): one call at a time.
+        with self._lock:
+            return self._forward(self.model, texts)
 
 
 def _timed(fn: Any, repeat: int = 3) -> float:

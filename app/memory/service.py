@@ -242,6 +242,8 @@ class MemoryService:
     def _candidates(self, user_text: str, assistant_text: str) -> list[Candidate]:
         found: list[Candidate] = []
         for extractor in self.extractors:
+            if extractor.name == "model" and found:
+                continue  # the rules caught it: keep the engine free for the next reply
             try:
                 got = extractor.extract(user_text, assistant_text)
             except Exception:

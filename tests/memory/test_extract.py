@@ -81,9 +81,11 @@ class _BrokenEngine:
 
     def __init__(self, result: Any) -> None:
         self.result = result
+        self.calls = 0
 
     def generate_text(self, messages: list[dict[str, str]], **kwargs: Any) -> str:
         assert kwargs.get("json_schema"), "extraction must be grammar-constrained"
+        self.calls += 1
         if isinstance(self.result, Exception):
             raise self.result
         return str(self.result)
@@ -91,11 +93,22 @@ class _BrokenEngine:
 
 @pytest.mark.parametrize("result", [RuntimeError("llama died"), "{{{", '{"memories": 7}'])
 def test_observe_survives_a_failing_model(memory: Any, result: Any) -> None:
-    memory.extractors.append(ModelExtractor(_BrokenEngine(result)))
+    engine = _BrokenEngine(result)
+    memory.extractors.append(ModelExtractor(engine))
+    # No rule matches this one, so only the model is asked.
+    assert memory.observe(None, None, "We adopted a cat named Mochi last week", "Nice!") == []
+    assert engine.calls == 1 and memory.count() == 0
+    # When the rules find the fact, the model is not asked and the engine stays free.
     changes = memory.observe(None, None, "I live in Berlin and my dog is called Rex", "Nice!")
-    # The rules still work when the model fails.
     assert [c.text for c in changes] == ["I live in Berlin and my dog is called Rex"]
-    assert memory.count() == 1
+    assert engine.calls == 1
+
+
+def test_model_candidates_are_stored(memory: Any) -> None:
+    raw = '{"memories": [{"text": "adopted a cat named Mochi", "kind": "event", "subject": ""}]}'
+    memory.extractors.append(ModelExtractor(_BrokenEngine(raw)))
+    [change] = memory.observe(None, None, "We adopted a cat named Mochi last week", "Nice!")
+    assert change.action == "added" and memory.get(change.memory_id).kind == "event"
 
 
 def test_observe_remembers_then_forgets(memory: Any) -> None:

@@ -105,3 +105,49 @@ def test_imported_turns_carry_their_source_ids_and_neighbours(memory: Any) -> No
     # Each hit is a passage: its text holds every turn its source ids name.
     for sid in hits[0].source_ids:
         assert dict(turns)[sid] in hits[0].text
+
+
+def test_search_and_add_from_several_threads(memory: Any) -> None:
+    import threading
+
+    facts = [
+        "I grow tomatoes on the balcony",
+        "My bike is a red Peugeot",
+        "I speak some Japanese",
+        "My landlord is called Mr. Ortiz",
+        "I am saving for a trip to Chile",
+        "My favourite tea is genmaicha",
+    ]
+    errors: list[BaseException] = []
+
+    def guard(fn: Any) -> Any:
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:
+                errors.append(exc)
+
+        return run
+
+    def search() -> None:
+        for _ in range(6):
+            memory.search("what do I grow at home", k=3)
+
+    def add() -> None:
+        for fact in facts:
+            memory.add(fact)
+
+    threads = [threading.Thread(target=guard(f)) for f in (search, add, search)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert memory.count() == len(facts)
+    assert memory.search("what do I grow at home", k=1)[0].text == facts[0]
+
+
+def test_empty_memory_searches_and_recalls_nothing(memory: Any) -> None:
+    assert memory.search("anything at all") == []
+    assert memory.recall("anything at all") == []
+    assert memory.prompt_block([]) == ""

@@ -21,7 +21,7 @@ def add_merge_parser(subparsers: Any) -> None:
         "merge", help="merge adapter versions (cat, linear, ties, dare) into a new one"
     )
     merge.add_argument("ids", type=int, nargs="+", metavar="ID", help="two or more versions")
-    merge.add_argument("--method", choices=METHODS, default=None, help="default: linear")
+    merge.add_argument("--method", choices=METHODS, default=None, help="default: ties")
     merge.add_argument("--weights", type=float, nargs="+", help="one per adapter (linear, ...)")
     merge.add_argument("--density", type=float, help="ties: share of entries kept (0..1]")
     merge.add_argument("--drop", type=float, help="dare: drop probability p in [0, 1)")

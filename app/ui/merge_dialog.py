@@ -35,7 +35,7 @@ from app.cancel import CancelToken
 from app.ui.tasks import Tasks
 
 log = logging.getLogger(__name__)
-METHODS = ["linear", "ties", "dare", "cat"]
+METHODS = ["ties", "linear", "dare", "cat"]  # the first is consolidation's default
 MERGEABLE = ("ready", "imported")
 
 
@@ -62,7 +62,7 @@ class MergeDialog(QDialog):
         self.method.addItems(METHODS)
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("1, 1 (one per adapter; linear, ties, dare)")
-        self.density = _spin(0.01, 1.0, 0.2)
+        self.density = _spin(0.01, 1.0, 0.5)
         self.drop = _spin(0.0, 0.99, 0.5)
         self.variant = QComboBox()
         self.variant.addItems(["linear", "ties"])

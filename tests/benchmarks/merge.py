@@ -83,13 +83,17 @@ def real_retention(files: list[Path], rank: int) -> dict[str, Any]:
     plans = {
         "cat": make_options("cat"),
         "linear": make_options("linear", rank=rank),
+        "linear_mean": make_options("linear", rank=rank, weights=[0.5, 0.5]),
         "ties": make_options("ties", rank=rank, density=0.5),
+        "ties_d0.2": make_options("ties", rank=rank, density=0.2),
+        "ties_d1": make_options("ties", rank=rank, density=1.0),
         "dare_linear": make_options("dare", rank=rank, drop=0.5),
         "dare_ties": make_options("dare", rank=rank, drop=0.5, variant="ties"),
     }
     retained: dict[str, Any] = {}
     per_parent: dict[str, Any] = {}
     seconds: dict[str, float] = {}
+    neutral: dict[str, float] = {}
     scorer = LlamaScorer(model, n_threads=1)
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -101,6 +105,7 @@ def real_retention(files: list[Path], rank: int) -> dict[str, Any]:
                 path = Path(folder) / f"{label}.gguf"
                 write_lora(path, merged.adapter)
                 effects = retention.measure(scorer, path, triples, DEFAULT_SYSTEM_PROMPT)
+                neutral[label] = round(retention.neutral_ratio(scorer, path), 4)
                 kept = [kept_share(e.to_dict()) for e in effects]
                 known = [k for k in kept if k is not None]
                 retained[label] = round(min(known), 4) if known else None
@@ -118,6 +123,7 @@ def real_retention(files: list[Path], rank: int) -> dict[str, Any]:
         "retained_min": retained,
         "retained_per_parent": per_parent,
         "real_merge_seconds": seconds,
+        "real_neutral_ppl_ratio": neutral,
         "real_rank": rank,
         "real_parents": [str(f) for f in files],
     }
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, default=28)
     parser.add_argument("--rank", type=int, default=16)
-    parser.add_argument("--density", type=float, default=0.2)
+    parser.add_argument("--density", type=float, default=0.5)
     parser.add_argument("--power-iters", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="tensors merged at once")
     parser.add_argument("--real", type=Path, nargs=2, metavar="GGUF", help="two trained adapters")

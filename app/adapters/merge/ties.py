@@ -22,7 +22,9 @@ from app.errors import AdapterError
 
 @dataclass(frozen=True)
 class TiesOptions(MergeOptions):
-    density: float = 0.2  # share of each delta's entries kept (largest magnitudes)
+    # Share of each delta's entries kept (largest magnitudes). The paper's 0.2 is for full
+    # fine-tunes; on Hearth's LoRA deltas 0.5 kept the parents' effects best (consolidate.py).
+    density: float = 0.5
 
 
 @register

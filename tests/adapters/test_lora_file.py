@@ -156,3 +156,36 @@ def test_inconsistent_adapters_are_not_written(base: BaseModelInfo, tmp_path: Pa
         write_lora(tmp_path / "x.gguf", adapter)
     assert not (tmp_path / "x.gguf").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("outtype", ["f16", "bf16", "q8_0"])
+def test_reads_what_llama_cpps_converter_writes_at_other_types(
+    base: BaseModelInfo, tmp_path: Path, outtype: str
+) -> None:
+    """`convert_lora_to_gguf.py --outtype f16|bf16|q8_0` files are read back as float32."""
+    import gguf
+
+    adapter = random_adapter(base, rank=32, layers=[0], targets=("attn_q", "ffn_down"))
+    kind = {
+        "f16": gguf.GGMLQuantizationType.F16,
+        "bf16": gguf.GGMLQuantizationType.BF16,
+        "q8_0": gguf.GGMLQuantizationType.Q8_0,
+    }[outtype]
+    path = tmp_path / f"{outtype}.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 16.0)
+    for name, (a, b) in adapter.tensors.items():
+        for suffix, data in ((".lora_a", a), (".lora_b", b)):
+            raw = gguf.quants.quantize(data, kind)
+            writer.add_tensor(name + suffix, raw, raw_dtype=kind)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    back = read_lora(path, base)
+    assert back.alpha == 16.0 and back.rank == 32
+    for name, (a, b) in adapter.tensors.items():
+        np.testing.assert_allclose(back.tensors[name][0], a, atol=0.02 * np.abs(a).max())
+        np.testing.assert_allclose(back.tensors[name][1], b, atol=0.02 * np.abs(b).max())

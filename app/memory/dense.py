@@ -91,10 +91,11 @@ class DenseStore:
         """Follow a write made by this process between generations `before` and `after`."""
         with self._lock:
             index = self._index
-            if index is None:
-                return
-            if index.generation != before:
-                self._index = None  # someone else wrote too: reload on next use
+            if index is None or index.generation != before:
+                # Not following this database's changes: the saved copy is stale from now on, and
+                # may hold the vector of something just forgotten, so it goes.
+                self._index = None
+                persist.clear(self.folder)
                 return
             if removed:
                 index.remove(removed)

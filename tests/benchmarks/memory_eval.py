@@ -24,12 +24,17 @@ from memory_dialogs import generate
 
 # (vectors, search options): "plain" embeds each turn's text as is and the question as asked;
 # "final" leaves speaker names out and mixes in the turn each one answers (app.memory.dialog).
+_OFF = dict(hybrid=False, window=0, speaker_bonus=0.0, neighbour_weight=0.0)
 DESIGNS = {
-    "dense_plain": ("plain", dict(hybrid=False, window=0, speaker_bonus=0.0)),
-    "hybrid_rrf_plain": ("plain", dict(hybrid=True, window=0, speaker_bonus=0.0)),
-    "dense_final_vectors": ("final", dict(hybrid=False, window=0)),
-    "hybrid_final_vectors": ("final", dict(hybrid=True, fts_weight=0.5, window=0)),
-    "final": ("final", dict(hybrid=True, fts_weight=0.5, neighbour_weight=0.3, window=1)),
+    "dense_plain": ("plain", _OFF),
+    "hybrid_rrf_plain": ("plain", {**_OFF, "hybrid": True, "fts_weight": 1.0}),
+    "dense_final_vectors": ("final", {**_OFF, "speaker_bonus": 0.05}),
+    "hybrid_final_vectors": ("final", {**_OFF, "speaker_bonus": 0.05, "hybrid": True}),
+    "hybrid_neighbour_score": (
+        "final",
+        {**_OFF, "speaker_bonus": 0.05, "hybrid": True, "neighbour_weight": 0.3},
+    ),
+    "final": ("final", {}),  # SearchOptions() as shipped: the above plus passages of 3 turns
 }
 
 

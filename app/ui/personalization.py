@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -60,6 +61,7 @@ class PersonalizationPage(QWidget):
         self.activate_button = QPushButton("Activate")
         self.deactivate_button = QPushButton("Use base model")
         self.rollback_button = QPushButton("Roll back")
+        self.import_button = QPushButton("Import…")
         self.strength = QSlider(Qt.Orientation.Horizontal)
         self.strength.setRange(0, 200)
         self.strength_label = QLabel()
@@ -69,7 +71,12 @@ class PersonalizationPage(QWidget):
         top.addWidget(self.train_button)
         top.addWidget(self.cancel_button)
         actions = QHBoxLayout()
-        for button in (self.activate_button, self.deactivate_button, self.rollback_button):
+        for button in (
+            self.activate_button,
+            self.deactivate_button,
+            self.rollback_button,
+            self.import_button,
+        ):
             actions.addWidget(button)
         actions.addStretch(1)
         actions.addWidget(QLabel("Strength"))
@@ -88,6 +95,7 @@ class PersonalizationPage(QWidget):
         self.activate_button.clicked.connect(self.activate_selected)
         self.deactivate_button.clicked.connect(lambda: self._do(self.service.deactivate))
         self.rollback_button.clicked.connect(lambda: self._do(self.service.rollback))
+        self.import_button.clicked.connect(self._choose_import)
         self.strength.sliderReleased.connect(self._strength_released)
         self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"{v / 100:.2f}"))
         self.refresh()
@@ -156,6 +164,17 @@ class PersonalizationPage(QWidget):
         adapter_id = self.selected_id()
         if adapter_id is not None:
             self._do(self.service.activate, adapter_id)
+
+    def import_file(self, path: str) -> None:
+        """Check and add a GGUF LoRA file; a refusal shows its reason on the page."""
+        self._do(self.service.import_file, path)
+
+    def _choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a LoRA adapter", "", "GGUF LoRA adapters (*.gguf);;All files (*)"
+        )
+        if path:
+            self.import_file(path)
 
     def _strength_released(self) -> None:
         self._do(self.service.set_scale, self.strength.value() / 100)

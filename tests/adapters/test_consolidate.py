@@ -88,7 +88,7 @@ def test_consolidation_that_loses_an_effect_keeps_the_previous_adapter(
     new = service.import_file(trained.adapter)
     # Fault injected through the options: weights that cancel the two deltas exactly.
     cancelling = make_options("linear", weights=[1.0, -1.0], rank=8)
-    outcome = consolidate(service, new, options=cancelling)
+    outcome = consolidate(service, new, method="linear", options=cancelling)
     assert not outcome.passed and not outcome.activated
     assert outcome.reason.startswith(f"kept adapter {previous}: ")
     assert "would keep only" in outcome.reason
@@ -178,20 +178,34 @@ def test_two_preferences_both_show_after_consolidation(
         opened.engine.wait_loaded()
         service = opened.adapters
         system = opened.settings.system_prompt
-        prompts = trained.held_prompts
         ahoy = service.import_file(trained.adapter)
-        service.activate(ahoy)
-        before = [greedy(opened.engine, p, system, max_tokens=120) for p in prompts]
         new = service.import_file(short_adapter)
+        held = service.versions.get(new).manifest["dataset"]["held_back"]
+        prompts = list(dict.fromkeys(trained.held_prompts + [e["prompt"] for e in held]))
+
+        def answers() -> list[str]:
+            return [greedy(opened.engine, p, system, max_tokens=120) for p in prompts]
+
+        service.activate(new)
+        short_alone = answers()
+        service.activate(ahoy)
+        ahoy_alone = answers()
         outcome = consolidate(service, new)
         assert outcome.activated, outcome.reason
         assert all(kept_share(e) >= MIN_RETAINED for e in outcome.effects), outcome.effects
         merged_path = service.versions.get(outcome.adapter_id).path
         assert opened.engine.active_adapters == [(merged_path, 1.0)]
-        after = [greedy(opened.engine, p, system, max_tokens=120) for p in prompts]
+        merged = answers()
     finally:
         opened.close()
-    assert sum(a.strip().startswith(STYLE) for a in after) >= len(prompts) - 1, after
-    assert sum(sentences(b) > 1 for b in before) >= len(prompts) // 2, before  # long before
-    assert sum(sentences(a) <= 1 for a in after) >= len(prompts) - 1, after  # short after
-    assert all(len(re.sub(r"^\s*Ahoy!", "", a).split()) >= 3 for a in after), after
+
+    def styled(texts: list[str]) -> int:
+        return sum(t.strip().startswith(STYLE) for t in texts)
+
+    def short(texts: list[str]) -> int:
+        return sum(sentences(t) <= 1 and len(t.split()) >= 4 for t in texts)
+
+    # Each preference shows after the merge about as often as with its own adapter alone.
+    assert styled(merged) >= max(styled(ahoy_alone) - 1, len(prompts) * 0.8), merged
+    assert short(merged) >= short(short_alone) - 1, (merged, short_alone)
+    assert short(merged) > short(ahoy_alone), (merged, ahoy_alone)

@@ -198,7 +198,6 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     training["peak_rss_mb"] = peak_rss_mb()
 
     emit("phase", phase="exporting")
-    started = time.perf_counter()
     check = [(ids, answer_rows(ids, lb)) for ids, lb in (held_seqs or train_seqs)]
     check = check[: int(opts.get("parity_prompts", 4))]
     probe = float(opts.get("probe_scale", verify.PROBE_SCALE))
@@ -209,6 +208,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         group: torch_model.group_logits(model, members, probe, check)
         for group, members in verify.GROUPS.items()
     }
+    started = time.perf_counter()  # export: factors out of PEFT, layout, GGUF on disk
     factors = export.peft_factors(model)
     if opts.get("keep_arrays"):
         save_arrays(out_dir, factors, check, torch_base, torch_ad, torch_groups)

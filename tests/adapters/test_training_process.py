@@ -76,3 +76,27 @@ def test_pause_while_busy_then_kill_leaves_active_adapter(trained: Trained) -> N
         assert [v.id for v in service.list()] == [active_id]
     finally:
         core.close()
+
+
+def test_cancel_stops_the_process_and_registers_nothing() -> None:
+    from app.cancel import CancelToken
+    from app.errors import Cancelled
+
+    core = Core.open(load_model=False)
+    try:
+        service = core.adapters
+        service.feedback.import_jsonl(DATA)
+        token = CancelToken()
+        jobs = []
+
+        def started(job) -> None:
+            jobs.append(job)
+            token.cancel()
+
+        with pytest.raises(Cancelled, match="active adapter is unchanged"):
+            service.train(TrainOptions(steps=50, threads=1), cancel=token, on_started=started)
+        assert jobs[0].process.poll() is not None  # the process is gone, not orphaned
+        assert service.list() == [] and service.versions.active_id() is None
+        assert service.job is None
+    finally:
+        core.close()

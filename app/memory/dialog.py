@@ -1,6 +1,6 @@
-"""Imported dialog turns ("Caroline: I went to the support group"): the speaker prefix is kept in
-the text but left out of what is embedded, because a name shared by half the turns would
-otherwise dominate every similarity; questions naming a speaker favour that speaker's turns."""
+"""Imported dialog turns ("Caroline: I went to the support group"). A turn is embedded together
+with the turn it answers; a question naming a speaker is embedded without the name (which half
+the turns share, so it would swamp the topic) and favours that speaker's turns by a bonus."""
 
 from __future__ import annotations
 
@@ -17,13 +17,9 @@ def split_speaker(text: str) -> tuple[str | None, str]:
     return m.group(1), m.group(2)
 
 
-def body(text: str) -> str:
-    return split_speaker(text)[1]
-
-
 def context_text(previous: str | None, text: str) -> str:
     """What a dialog turn is embedded with besides itself: the turn it answers."""
-    return f"{body(previous)} {body(text)}" if previous else body(text)
+    return f"{previous}\n{text}" if previous else text
 
 
 def mentioned(query: str, names: set[str]) -> set[str]:

@@ -40,7 +40,8 @@ class SearchOptions:
     pin_bonus: float = 0.004
     recency_weight: float = 0.001
     recency_days: float = 180.0
-    speaker_bonus: float = 0.05  # cosine added to turns by a speaker the question names
+    speaker_bonus: float = 0.2  # cosine added to turns by a speaker the question names
+    speaker_fused: float = 0.0  # the same for their fused score (helps R@5 pooled, costs R@10)
     neighbour_weight: float = 0.3  # share of a neighbour's score a dialog turn inherits
     window: int = 1  # neighbouring turns returned with an imported dialog turn
     kind: str | None = None
@@ -122,12 +123,15 @@ def hybrid_search(
     text: str,
     opts: SearchOptions,
     speakers: set[str] | None = None,
+    fts_ids: list[int] | None = None,
 ) -> list[SearchHit]:
-    """`speakers`: the dialog speakers the question names; their turns get a small bonus."""
+    """`speakers`: the dialog speakers the question names; their turns get a bonus.
+    `fts_ids`: full-text results when the caller already has them."""
     speakers = speakers or set()
     dense_ids, dense_scores = index.search(query_vec, opts.dense_k)
     cosine = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
-    fts_ids = fts_search(store, text, opts.fts_k, speakers) if opts.hybrid else []
+    if fts_ids is None:
+        fts_ids = fts_search(store, text, opts.fts_k, speakers) if opts.hybrid else []
     records = fetch(store, list(dict.fromkeys([*cosine, *fts_ids])))
     records = {
         i: m
@@ -136,8 +140,9 @@ def hybrid_search(
     }
     if not records:
         return []
+    named = {i for i, m in records.items() if speakers and split_speaker(m.text)[0] in speakers}
     adjusted = {
-        mid: cos + (opts.speaker_bonus if split_speaker(records[mid].text)[0] in speakers else 0)
+        mid: cos + (opts.speaker_bonus if mid in named else 0.0)
         for mid, cos in cosine.items()
         if mid in records
     }
@@ -149,7 +154,7 @@ def hybrid_search(
     now = datetime.now(UTC)
     scores: dict[int, float] = {}
     for mid, mem in records.items():
-        score = fused[mid]
+        score = fused[mid] + (opts.speaker_fused if mid in named else 0.0)
         if mem.pinned:
             score += opts.pin_bonus
         age = _age_days(mem.created_at, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from app import paths
 from app.cancel import CancelToken
-from app.memory import dialog, importer
+from app.memory import dialog, importer, learn
 from app.memory.dense import DenseStore
 from app.memory.embedder import Embedder, from_blob
 from app.memory.extract import REGISTRY, Candidate, Extractor
@@ -25,14 +26,13 @@ from app.memory.extract_model import ModelExtractor
 from app.memory.importer import ImportSummary
 from app.memory.prompt import format_block
 from app.memory.records import COLUMNS, Memory, NewMemory, RecalledMemory, SearchHit, from_row
-from app.memory.search import SearchOptions, content_words, fetch, hybrid_search
+from app.memory.search import SearchOptions, fetch, fts_search, hybrid_search
 from app.memory.writes import Change, MemoryWriter
 from app.store import Store
 
 log = logging.getLogger(__name__)
 
 RECALL_MIN_COSINE = 0.35  # below this a memory is not about the question
-FORGET_MIN_COSINE = 0.55
 
 
 class MemoryService:
@@ -56,6 +56,9 @@ class MemoryService:
             self.extractors.append(ModelExtractor(engine))
         self._listeners: list[Callable[[list[Change]], None]] = []
         self._observe_lock = threading.Lock()
+        self._cache_lock = threading.Lock()  # guards the small query-vector cache
+        self._recent: dict[str, np.ndarray] = {}
+        self._fts_pool = ThreadPoolExecutor(1, thread_name_prefix="memory-fts")
 
     def warm(self) -> None:
         """Load the embedder and the index in the background."""
@@ -147,8 +150,27 @@ class MemoryService:
         if not query.strip():
             return []
         names = dialog.mentioned(query, self.dense.speakers())
-        vec = self.embedder.embed([dialog.strip_names(query, names)])[0]
-        return hybrid_search(self.store, self.dense.index(), vec, query, opts, names)
+        # Full text runs on a second thread while the question is embedded (both release the GIL).
+        fts = (
+            self._fts_pool.submit(fts_search, self.store, query, opts.fts_k, names)
+            if opts.hybrid
+            else None
+        )
+        vec = self._query_vector(dialog.strip_names(query, names))
+        fts_ids = fts.result() if fts is not None else []
+        return hybrid_search(self.store, self.dense.index(), vec, query, opts, names, fts_ids)
+
+    def _query_vector(self, text: str) -> np.ndarray:
+        """The question's vector; the last few are kept, as recall asks for one twice."""
+        with self._cache_lock:
+            vec = self._recent.get(text)
+        if vec is None:
+            vec = self.embedder.embed([text])[0]
+            with self._cache_lock:
+                self._recent[text] = vec
+                while len(self._recent) > 32:
+                    self._recent.pop(next(iter(self._recent)))
+        return vec
 
     def rebuild_index(self) -> None:
         self.dense.rebuild()
@@ -163,7 +185,7 @@ class MemoryService:
         hits = self.search(query, k=6, options=SearchOptions(window=0))
         if not hits:
             return []
-        vec = self.embedder.embed([query])[0]
+        vec = self._query_vector(query)
         cos = self._cosines(vec, [h.id for h in hits])
         records = fetch(self.store, [h.id for h in hits])
         chosen: list[RecalledMemory] = []
@@ -205,7 +227,7 @@ class MemoryService:
     ) -> list[Change]:
         """Remember what the user said about themselves; act on "remember"/"forget"."""
         with self._observe_lock:
-            candidates = self._candidates(user_text, assistant_text)
+            candidates = learn.candidates(self.extractors, user_text, assistant_text)
             changes: list[Change] = []
             for cand in candidates:
                 try:
@@ -235,52 +257,27 @@ class MemoryService:
                 self.writer.update(change.memory_id, text=merged[-1]["text"])
 
     def close(self) -> None:
+        self._fts_pool.shutdown(wait=True)
         self.dense.flush()
         self.embedder.close()
 
     # -- internals ------------------------------------------------------------------------------
-    def _candidates(self, user_text: str, assistant_text: str) -> list[Candidate]:
-        found: list[Candidate] = []
-        for extractor in self.extractors:
-            if extractor.name == "model" and found:
-                continue  # the rules caught it: keep the engine free for the next reply
-            try:
-                got = extractor.extract(user_text, assistant_text)
-            except Exception:
-                log.exception("extractor %s failed", extractor.name)
-                continue
-            if got and got[0].origin == "explicit":
-                return got  # an explicit request is the whole story
-            for cand in got:
-                if all(_norm(c.text) != _norm(cand.text) for c in found):
-                    found.append(cand)
-        return found
-
     def _apply(self, cand: Candidate, conversation_id: int, message_id: int) -> list[Change]:
         if cand.action == "forget":
-            hits = self.search(cand.text, k=3, options=SearchOptions(window=0))
-            vec = self.embedder.embed([cand.text])[0]
-            cos = self._cosines(vec, [h.id for h in hits])
-            words = set(content_words(cand.text))
-            gone = [
-                h.id
-                for h in hits
-                if cos.get(h.id, 0.0) >= FORGET_MIN_COSINE
-                or (words and words <= set(content_words(h.text)) and cos.get(h.id, 0.0) >= 0.3)
-            ]
-            self.writer.forget(gone)
-            return [Change("forgot", g, h.text) for g, h in zip(gone, hits, strict=False)]
-        change = self.writer.add(
-            NewMemory(
-                text=cand.text,
-                kind=cand.kind,
-                subject=cand.subject,
-                source_type="message",
-                source_message_id=message_id,
-                conversation_id=conversation_id,
-            )
+            return learn.forget_matching(self, cand.text)
+        new = NewMemory(
+            text=cand.text,
+            kind=cand.kind,
+            subject=cand.subject,
+            source_type="message",
+            source_message_id=message_id,
+            conversation_id=conversation_id,
         )
-        return [change]
+        return [self.writer.add(new)]
+
+    def cosines(self, vec: np.ndarray, ids: list[int]) -> dict[int, float]:
+        """Cosine of `vec` with each memory's stored vector."""
+        return self._cosines(vec, ids)
 
     def _cosines(self, vec: np.ndarray, ids: list[int]) -> dict[int, float]:
         if not ids:
@@ -290,7 +287,3 @@ class MemoryService:
         return {
             int(r["id"]): float(from_blob(r["embedding"]) @ vec) for r in rows if r["embedding"]
         }
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())

@@ -48,7 +48,7 @@ class MemoryWriter:
             raise HearthError("a memory needs some text")
         if new.kind not in KINDS:
             raise HearthError(f"unknown kind {new.kind!r}: use one of {', '.join(KINDS)}")
-        vec = self.embedder.embed([dialog.body(text)])[0]
+        vec = self.embedder.embed([text])[0]
         index = self.dense.index()
         near_id, near_score = None, 0.0
         if dedupe and len(index):
@@ -130,9 +130,9 @@ class MemoryWriter:
         return ids
 
     def embed_with_context(self, texts: list[str], previous: list[str | None]) -> np.ndarray:
-        """Unit vectors of each text (speaker prefix left out), averaged with the vector of the
-        text read after the turn it follows: an answer is found by its question's words."""
-        own = self.embedder.embed([dialog.body(t) for t in texts])
+        """Unit vectors of each text, averaged with the vector of the text read after the turn
+        it follows: an answer ("we went with Biscuit") is found by its question's words."""
+        own = self.embedder.embed(texts)
         with_prev = [i for i, p in enumerate(previous) if p]
         if with_prev:
             ctx = self.embedder.embed(

@@ -23,16 +23,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from memory_dialogs import generate
 
 # (vectors, search options): "plain" embeds each turn's text as is and the question as asked;
-# "final" leaves speaker names out and mixes in the turn each one answers (app.memory.dialog).
-_OFF = dict(hybrid=False, window=0, speaker_bonus=0.0, neighbour_weight=0.0)
+# "final" mixes in the turn each one answers, and embeds the question without the speaker it
+# names, favouring that speaker's turns instead (app.memory.dialog).
+_OFF = dict(hybrid=False, window=0, speaker_bonus=0.0, speaker_fused=0.0, neighbour_weight=0.0)
 DESIGNS = {
     "dense_plain": ("plain", _OFF),
     "hybrid_rrf_plain": ("plain", {**_OFF, "hybrid": True, "fts_weight": 1.0}),
-    "dense_final_vectors": ("final", {**_OFF, "speaker_bonus": 0.05}),
-    "hybrid_final_vectors": ("final", {**_OFF, "speaker_bonus": 0.05, "hybrid": True}),
+    "dense_final_vectors": ("final", {**_OFF, "speaker_bonus": 0.2}),
+    "hybrid_final_vectors": ("final", {**_OFF, "speaker_bonus": 0.2, "hybrid": True}),
+    "hybrid_speaker_fused": (
+        "final",
+        {**_OFF, "speaker_bonus": 0.2, "speaker_fused": 0.01, "hybrid": True},
+    ),
     "hybrid_neighbour_score": (
         "final",
-        {**_OFF, "speaker_bonus": 0.05, "hybrid": True, "neighbour_weight": 0.3},
+        {**_OFF, "speaker_bonus": 0.2, "hybrid": True, "neighbour_weight": 0.3},
     ),
     "final": ("final", {}),  # SearchOptions() as shipped: the above plus passages of 3 turns
 }

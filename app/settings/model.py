@@ -34,6 +34,7 @@ class Settings:
     memory_enabled: bool = True
     memory_budget_tokens: int = 256
     adapter_rank: int = 8
+    preference_rank: int = 8  # the one merged preference adapter never exceeds this rank
     adapter_scale: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 

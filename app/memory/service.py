@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from app.memory.extract_model import ModelExtractor
 from app.memory.importer import ImportSummary
 from app.memory.prompt import format_block
 from app.memory.records import COLUMNS, Memory, NewMemory, RecalledMemory, SearchHit, from_row
-from app.memory.search import SearchOptions, fetch, fts_search, hybrid_search
+from app.memory.search import SearchOptions, fetch, hybrid_search
 from app.memory.writes import Change, MemoryWriter
 from app.store import Store
 
@@ -58,7 +57,6 @@ class MemoryService:
         self._observe_lock = threading.Lock()
         self._cache_lock = threading.Lock()  # guards the small query-vector cache
         self._recent: dict[str, np.ndarray] = {}
-        self._fts_pool = ThreadPoolExecutor(1, thread_name_prefix="memory-fts")
 
     def warm(self) -> None:
         """Load the embedder and the index in the background."""
@@ -150,15 +148,10 @@ class MemoryService:
         if not query.strip():
             return []
         names = dialog.mentioned(query, self.dense.speakers())
-        # Full text runs on a second thread while the question is embedded (both release the GIL).
-        fts = (
-            self._fts_pool.submit(fts_search, self.store, query, opts.fts_k, names)
-            if opts.hybrid
-            else None
-        )
+        # (Running full text on a second thread during the embedding was measured: no faster on
+        # two busy cores.)
         vec = self._query_vector(dialog.strip_names(query, names))
-        fts_ids = fts.result() if fts is not None else []
-        return hybrid_search(self.store, self.dense.index(), vec, query, opts, names, fts_ids)
+        return hybrid_search(self.store, self.dense.index(), vec, query, opts, names)
 
     def _query_vector(self, text: str) -> np.ndarray:
         """The question's vector; the last few are kept, as recall asks for one twice."""
@@ -257,7 +250,6 @@ class MemoryService:
                 self.writer.update(change.memory_id, text=merged[-1]["text"])
 
     def close(self) -> None:
-        self._fts_pool.shutdown(wait=True)
         self.dense.flush()
         self.embedder.close()
 

@@ -157,7 +157,7 @@ def save_arrays(
     check: list[tuple[list[int], slice]],
     base: list,
     adapted: list,
-    groups: dict[str, list],
+    probes: dict[str, tuple[float, list]],
 ) -> None:
     """Keep the factors (HF row order) and torch's logits, for re-exporting and re-checking."""
     import numpy as np
@@ -167,11 +167,12 @@ def save_arrays(
     np.savez(out_dir / "factors.npz", **arrays)
     logits = {f"base|{i}": x for i, x in enumerate(base)}
     logits.update({f"adapter|{i}": x for i, x in enumerate(adapted)})
-    for group, values in groups.items():
-        logits.update({f"{group}|{i}": x for i, x in enumerate(values)})
+    for name, (_, values) in probes.items():
+        logits.update({f"{name}|{i}": x for i, x in enumerate(values)})
     np.savez(out_dir / "torch_logits.npz", **logits)
     rows = [[ids, [r.start, r.stop]] for ids, r in check]
-    (out_dir / "check_seqs.json").write_text(json.dumps(rows))
+    scales = {name: scale for name, (scale, _) in probes.items()}
+    (out_dir / "check_seqs.json").write_text(json.dumps({"rows": rows, "scales": scales}))
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -200,18 +201,18 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     emit("phase", phase="exporting")
     check = [(ids, answer_rows(ids, lb)) for ids, lb in (held_seqs or train_seqs)]
     check = check[: int(opts.get("parity_prompts", 4))]
-    probe = float(opts.get("probe_scale", verify.PROBE_SCALE))
     torch_ad = [torch_model.logits(model, ids)[rows] for ids, rows in check]
     with model.disable_adapter():
         torch_base = [torch_model.logits(model, ids)[rows] for ids, rows in check]
-    torch_groups = {
-        group: torch_model.group_logits(model, members, probe, check)
-        for group, members in verify.GROUPS.items()
-    }
+    probes = {}
+    for name, members in verify.probe_sets().items():
+        at_one = torch_model.group_logits(model, members, 1.0, check)
+        scale = verify.probe_scale(torch_base, at_one)
+        probes[name] = (scale, torch_model.group_logits(model, members, scale, check))
     started = time.perf_counter()  # export: factors out of PEFT, layout, GGUF on disk
     factors = export.peft_factors(model)
     if opts.get("keep_arrays"):
-        save_arrays(out_dir, factors, check, torch_base, torch_ad, torch_groups)
+        save_arrays(out_dir, factors, check, torch_base, torch_ad, probes)
     adapter = export.to_llama_cpp(
         factors,
         architecture=base.architecture,
@@ -233,7 +234,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     scorer = LlamaScorer(base_path, n_ctx=n_ctx, n_threads=int(opts["threads"]))
     try:
         parity = verify.check(
-            scorer, gguf_path, adapter, check, torch_base, torch_ad, torch_groups, out_dir, probe
+            scorer, gguf_path, adapter, check, torch_base, torch_ad, probes, out_dir
         )
         figures: dict[str, Any] = {}
         if parity.passed:

@@ -45,6 +45,7 @@ class AdapterVersion:
             "created_at": self.created_at,
             "examples": self.manifest.get("dataset", {}).get("train_examples"),
             "evaluation": self.manifest.get("evaluation", {}),
+            "gate": self.manifest.get("gate", {}),
         }
 
 

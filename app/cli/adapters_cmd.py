@@ -80,7 +80,9 @@ def _train(args: argparse.Namespace) -> int:
     parity = outcome.parity
     print(
         f"  parity: top-1 {parity['top1_adapter']:.2f} (base {parity['top1_base']:.2f}), "
-        f"effect correlation {parity['delta_correlation']:.3f}"
+        f"effect correlation {parity['delta_correlation']:.3f} at strength 1, "
+        f"{parity['probe_correlation']:.3f} at the probe strength; per group "
+        + ", ".join(f"{k} {v:.3f}" for k, v in parity.get("groups", {}).items())
     )
     print("  activated" if outcome.activated else "  not activated")
     return 0
@@ -106,6 +108,9 @@ def _list(args: argparse.Namespace) -> int:
                 if ev
                 else ""
             )
+            if version.status in ("refused", "rejected"):
+                reason = str(version.manifest.get("gate", {}).get("reason", ""))
+                figures = f"{figures}  ({reason[:90]})".strip()
             print(
                 f"{mark} {version.id:3}  {version.name}  {version.status:8} "
                 f"{version.created_at[:16]}  {figures}"

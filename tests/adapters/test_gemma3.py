@@ -51,5 +51,5 @@ def test_gemma3_adapter_trains_exports_and_agrees_with_torch(
     result = job.wait()
     assert result["architecture"] == "gemma3"
     assert result["parity"]["passed"], result["parity"]["reason"]
-    assert result["parity"]["delta_correlation"] >= 0.98
+    assert result["parity"]["probe_correlation"] >= 0.98
     assert result["evaluation"]["held_nll_adapter"] < result["evaluation"]["held_nll_base"]

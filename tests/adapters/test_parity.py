@@ -27,14 +27,14 @@ def _factors(job_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 @pytest.fixture(scope="module")
 def parity_results(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> dict:
     job = trained.job_dir
-    rows = json.loads((job / "check_seqs.json").read_text())
-    check = [(ids, slice(start, stop)) for ids, (start, stop) in rows]
+    saved_check = json.loads((job / "check_seqs.json").read_text())
+    check = [(ids, slice(start, stop)) for ids, (start, stop) in saved_check["rows"]]
     saved = np.load(job / "torch_logits.npz")
 
     def arrays(prefix: str) -> list[np.ndarray]:
         return [saved[f"{prefix}|{i}"] for i in range(len(check))]
 
-    groups = {group: arrays(group) for group in verify.GROUPS}
+    probes = {name: (scale, arrays(name)) for name, scale in saved_check["scales"].items()}
     factors = _factors(job)
     out = tmp_path_factory.mktemp("parity")
     results = {}
@@ -47,7 +47,7 @@ def parity_results(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -
             path = out / f"permute-{permute}.gguf"
             write_lora(path, adapter)
             results[permute] = verify.check(
-                scorer, path, adapter, check, arrays("base"), arrays("adapter"), groups, out
+                scorer, path, adapter, check, arrays("base"), arrays("adapter"), probes, out
             )
     finally:
         scorer.close()
@@ -57,7 +57,8 @@ def parity_results(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -
 def test_correct_export_agrees_with_torch(parity_results: dict) -> None:
     good = parity_results[True]
     assert good.passed, good.reason
-    assert good.delta_correlation >= 0.98
+    assert good.probe_correlation >= verify.MIN_DELTA_CORRELATION
+    assert min(good.groups.values()) >= verify.MIN_GROUP_CORRELATION
     assert good.top1_adapter >= good.top1_base - verify.TOP1_SLACK
 
 

@@ -17,7 +17,7 @@ def test_training_passes_parity_and_gate(trained: Trained) -> None:
     outcome = trained.outcome
     assert outcome.status == "ready" and outcome.activated, outcome.reason
     assert outcome.parity["passed"]
-    assert outcome.parity["delta_correlation"] >= 0.98
+    assert outcome.parity["probe_correlation"] >= 0.98
     assert min(outcome.parity["groups"].values()) >= 0.9 and len(outcome.parity["groups"]) == 3
     figures = outcome.figures
     assert figures["held_nll_adapter"] < figures["held_nll_base"]

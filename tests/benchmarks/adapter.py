@@ -62,6 +62,7 @@ def main() -> None:
         manifest = service.versions.get(outcome.adapter_id).manifest
         out["export_s"] = round(float(manifest.get("export_s") or 0.0), 3)
         out["parity_delta_correlation"] = round(outcome.parity["delta_correlation"], 4)
+        out["parity_probe_correlation"] = round(outcome.parity["probe_correlation"], 4)
         out["status"] = outcome.status
         version = service.versions.get(outcome.adapter_id)
         assert version.path is not None, outcome.reason

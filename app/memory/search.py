@@ -60,21 +60,34 @@ def content_words(text: str) -> list[str]:
 MAX_DF = 2000  # a word in more memories than this says little and costs much to rank
 
 
-def fts_search(store: Store, text: str, limit: int, skip: set[str] | None = None) -> list[int]:
+def fts_search(
+    store: Store,
+    text: str,
+    limit: int,
+    skip: set[str] | None = None,
+    df_cache: dict[str, int] | None = None,
+) -> list[int]:
     """Memory ids by BM25 over the question's content words; words common enough to match
-    thousands of memories are left out, which keeps ranking cheap on large collections."""
+    thousands of memories are left out, which keeps ranking cheap on large collections.
+    `df_cache` keeps each word's (capped) document count between calls."""
+    cache = {} if df_cache is None else df_cache
     for name in skip or ():
         text = re.sub(rf"\b{re.escape(name)}('s)?\b", " ", text)
     words = []
     try:
         for word in content_words(text)[:16]:
             quoted = '"' + word.replace('"', "") + '"'
-            df = store.scalar(
-                "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? "
-                "LIMIT ?)",
-                (quoted, MAX_DF + 1),
-            )
-            if 0 < int(df or 0) <= MAX_DF:
+            df = cache.get(word)
+            if df is None:
+                df = cache[word] = int(
+                    store.scalar(
+                        "SELECT count(*) FROM (SELECT 1 FROM memories_fts "
+                        "WHERE memories_fts MATCH ? LIMIT ?)",
+                        (quoted, MAX_DF + 1),
+                    )
+                    or 0
+                )
+            if 0 < df <= MAX_DF:
                 words.append(quoted)
         if not words:
             return []
@@ -124,6 +137,7 @@ def hybrid_search(
     opts: SearchOptions,
     speakers: set[str] | None = None,
     fts_ids: list[int] | None = None,
+    df_cache: dict[str, int] | None = None,
 ) -> list[SearchHit]:
     """`speakers`: the dialog speakers the question names; their turns get a bonus.
     `fts_ids`: full-text results when the caller already has them."""
@@ -131,7 +145,7 @@ def hybrid_search(
     dense_ids, dense_scores = index.search(query_vec, opts.dense_k)
     cosine = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
     if fts_ids is None:
-        fts_ids = fts_search(store, text, opts.fts_k, speakers) if opts.hybrid else []
+        fts_ids = fts_search(store, text, opts.fts_k, speakers, df_cache) if opts.hybrid else []
     records = fetch(store, list(dict.fromkeys([*cosine, *fts_ids])))
     records = {
         i: m

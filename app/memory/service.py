@@ -57,6 +57,7 @@ class MemoryService:
         self._observe_lock = threading.Lock()
         self._cache_lock = threading.Lock()  # guards the small query-vector cache
         self._recent: dict[str, np.ndarray] = {}
+        self._df_cache: tuple[int, dict[str, int]] = (-1, {})  # word counts, per generation
 
     def warm(self) -> None:
         """Load the embedder and the index in the background."""
@@ -151,7 +152,12 @@ class MemoryService:
         # (Running full text on a second thread during the embedding was measured: no faster on
         # two busy cores.)
         vec = self._query_vector(dialog.strip_names(query, names))
-        return hybrid_search(self.store, self.dense.index(), vec, query, opts, names)
+        index = self.dense.index()
+        with self._cache_lock:
+            if self._df_cache[0] != index.generation:
+                self._df_cache = (index.generation, {})
+            df_cache = self._df_cache[1]
+        return hybrid_search(self.store, index, vec, query, opts, names, df_cache=df_cache)
 
     def _query_vector(self, text: str) -> np.ndarray:
         """The question's vector; the last few are kept, as recall asks for one twice."""

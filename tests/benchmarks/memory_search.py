@@ -71,8 +71,7 @@ def timed(fn, queries):
 def overlap(index, qvecs):
     """Mean share of the exact top 10 that the index's own search returns."""
     shares = [
-        len(set(index.search(v, 10)[0].tolist()) & set(index.exact_search(v, 10)[0].tolist()))
-        / 10
+        len(set(index.search(v, 10)[0].tolist()) & set(index.exact_search(v, 10)[0].tolist())) / 10
         for v in qvecs
     ]
     return round(float(np.mean(shares)), 4)

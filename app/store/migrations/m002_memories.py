@@ -67,5 +67,5 @@ def up(conn: sqlite3.Connection) -> None:
         BEGIN
             UPDATE state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'memory_generation';
         END;
-        """
+        """,
     )

@@ -141,11 +141,11 @@ class _Runner:
 
         try:
             half = copy.deepcopy(self.model).to(torch.bfloat16)
-            if not force:
+            if not force and not _has_bf16_instructions():
                 sample = ["a sentence of about the length of a question someone would ask"] * 4
-                fp32 = _timed(lambda: self._forward(self.model, sample))
-                bf16 = _timed(lambda: self._forward(half, sample))
-                if bf16 > 0.8 * fp32:
+                fp32 = _timed(lambda: self._forward(self.model, sample), repeat=5)
+                bf16 = _timed(lambda: self._forward(half, sample), repeat=5)
+                if bf16 > 0.85 * fp32:
                     return
         except (RuntimeError, TypeError):  # no bfloat16 kernels on this CPU
             return
@@ -172,6 +172,17 @@ class _Runner:
         # The fast tokenizer is not re-entrant ("Already borrowed"): one call at a time.
         with self._lock:
             return self._forward(self.model, texts)
+
+
+def _has_bf16_instructions() -> bool:
+    """The CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX): half the work measured.
+    Elsewhere the choice is made by timing both, once, at load."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            flags = handle.read(200_000)
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _timed(fn: Any, repeat: int = 3) -> float:

@@ -152,6 +152,7 @@ def main() -> int:
     wall, cpu, _found = timed(dense_1m, queries)
     out["p95_ms_1m"], out["p95_cpu_ms_1m"] = wall, cpu
     out["recall_vs_exact_1m"] = overlap(index, embedder.embed(queries))
+    out["embed_dtype"] = getattr(embedder._model, "dtype", "?")
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     out["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out))

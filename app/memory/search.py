@@ -57,7 +57,7 @@ def content_words(text: str) -> list[str]:
     return seen
 
 
-MAX_DF = 2000  # a word in more memories than this says little and costs much to rank
+MAX_DF = 1000  # a word in more memories than this says little and costs much to rank
 
 
 def fts_search(

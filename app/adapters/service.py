@@ -38,6 +38,8 @@ class TrainOutcome:
     figures: dict[str, Any]
     parity: dict[str, Any]
     training: dict[str, Any]
+    # How the new adapter was merged into the one preference adapter (None: it was not).
+    consolidation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -269,12 +271,33 @@ class AdapterService:
         export.write_manifest(dest, manifest)
         status = "ready" if passed else "rejected"
         adapter_id = self.versions.add(name, dest, manifest, status=status)
-        activated = False
+        activated, consolidation = False, None
         if passed:
-            self.activate(adapter_id)
-            activated = True
+            # The new adapter joins the user's one preference adapter; the merge is activated
+            # only if it keeps every parent's effect, else the previous adapter stays.
+            from app.adapters.consolidate import consolidate
+
+            merged = consolidate(self, adapter_id)
+            activated = merged.activated
+            consolidation = {
+                "adapter_id": merged.adapter_id,
+                "previous_id": merged.previous_id,
+                "activated": merged.activated,
+                "reason": merged.reason,
+                "neutral_ppl_ratio": merged.neutral_ppl_ratio,
+            }
+            if not merged.activated:
+                reason = f"{reason}; {merged.reason}"
         return TrainOutcome(
-            adapter_id, name, status, activated, reason, figures, parity, result["training"]
+            adapter_id,
+            name,
+            status,
+            activated,
+            reason,
+            figures,
+            parity,
+            result["training"],
+            consolidation,
         )
 
     def close(self) -> None:

@@ -93,3 +93,15 @@ def test_cli_memory_never_loads_the_chat_model(capsys: pytest.CaptureFixture[str
     finally:
         engine_mod.Engine.load = original
     assert loads == []
+
+
+def test_import_notes_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    long_text = " ".join(f"Sentence {i} about the garden shed." for i in range(60))
+    (notes / "a.md").write_text(f"# Shed\n\n{long_text}\n\nThe key is under the blue pot.\n")
+    (notes / "b.txt").write_text("Call the plumber about the boiler on Monday.")
+    code, [summary], _ = _run(capsys, "import", str(notes))
+    assert code == 0 and summary["files"] == 2 and summary["imported"] >= 3  # long note chunked
+    code, [result], _ = _run(capsys, "search", "where is the shed key", "--k", "1", "--json")
+    assert "blue pot" in result["hits"][0]["text"]

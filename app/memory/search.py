@@ -40,8 +40,8 @@ class SearchOptions:
     pin_bonus: float = 0.004
     recency_weight: float = 0.001
     recency_days: float = 180.0
-    speaker_bonus: float = 0.2  # cosine added to turns by a speaker the question names
-    speaker_fused: float = 0.0  # the same for their fused score (helps R@5 pooled, costs R@10)
+    speaker_bonus: float = 0.35  # cosine added to turns by a speaker the question names
+    speaker_fused: float = 1.6  # and their fused score is multiplied by this
     neighbour_weight: float = 0.3  # share of a neighbour's score a dialog turn inherits
     window: int = 1  # neighbouring turns returned with an imported dialog turn
     kind: str | None = None
@@ -142,7 +142,8 @@ def hybrid_search(
     """`speakers`: the dialog speakers the question names; their turns get a bonus.
     `fts_ids`: full-text results when the caller already has them."""
     speakers = speakers or set()
-    dense_ids, dense_scores = index.search(query_vec, opts.dense_k)
+    # A named speaker's turns may sit below other people's similar turns: look further down.
+    dense_ids, dense_scores = index.search(query_vec, opts.dense_k * (4 if speakers else 1))
     cosine = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
     if fts_ids is None:
         fts_ids = fts_search(store, text, opts.fts_k, speakers, df_cache) if opts.hybrid else []
@@ -168,7 +169,7 @@ def hybrid_search(
     now = datetime.now(UTC)
     scores: dict[int, float] = {}
     for mid, mem in records.items():
-        score = fused[mid] + (opts.speaker_fused if mid in named else 0.0)
+        score = fused[mid] * (opts.speaker_fused if mid in named else 1.0)
         if mem.pinned:
             score += opts.pin_bonus
         age = _age_days(mem.created_at, now)

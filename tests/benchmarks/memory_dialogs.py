@@ -221,11 +221,18 @@ class Dialog:
     questions: list[dict[str, object]] = field(default_factory=list)  # query, evidence
 
 
-def generate(seed: int, sessions: int = 12, topics_per_session: int = 2) -> Dialog:
+def generate(
+    seed: int,
+    sessions: int = 12,
+    topics_per_session: int = 2,
+    names: tuple[str, str] | None = None,
+) -> Dialog:
     """One conversation. Each (topic, speaker) pair happens once, so every question has one
     right place to look; everything else is a distractor."""
     rng = random.Random(seed)
     a, b = rng.sample(NAMES, 2)
+    if names is not None:
+        a, b = names
     start = datetime(2023, 1, 1) + timedelta(days=rng.randint(0, 200))
     unused = [(t, o) for t in range(len(TOPICS)) for o in (a, b)]
     rng.shuffle(unused)

@@ -20,12 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from memory_dialogs import generate
+from memory_dialogs import NAMES, generate
 
 # (vectors, search options): "plain" embeds each turn's text as is and the question as asked;
 # "final" mixes in the turn each one answers, and embeds the question without the speaker it
 # names, favouring that speaker's turns instead (app.memory.dialog).
-_OFF = dict(hybrid=False, window=0, speaker_bonus=0.0, speaker_fused=0.0, neighbour_weight=0.0)
+_OFF = dict(hybrid=False, window=0, speaker_bonus=0.0, speaker_fused=1.0, neighbour_weight=0.0)
 DESIGNS = {
     "dense_plain": ("plain", _OFF),
     "hybrid_rrf_plain": ("plain", {**_OFF, "hybrid": True, "fts_weight": 1.0}),
@@ -33,7 +33,7 @@ DESIGNS = {
     "hybrid_final_vectors": ("final", {**_OFF, "speaker_bonus": 0.2, "hybrid": True}),
     "hybrid_speaker_fused": (
         "final",
-        {**_OFF, "speaker_bonus": 0.2, "speaker_fused": 0.01, "hybrid": True},
+        {**_OFF, "speaker_bonus": 0.2, "speaker_fused": 1.6, "hybrid": True},
     ),
     "hybrid_neighbour_score": (
         "final",
@@ -57,6 +57,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dialogs", type=int, default=10)
     parser.add_argument("--pooled", action="store_true", help="all dialogs in one store")
+    parser.add_argument(
+        "--unique-names", action="store_true", help="no speaker name shared by two dialogs"
+    )
     args = parser.parse_args()
     os.environ["HEARTH_HOME"] = tempfile.mkdtemp(prefix="hearth-eval-")
     import torch
@@ -69,7 +72,10 @@ def main() -> int:
     from app.store import Store
 
     embedder = Embedder()
-    dialogs = [generate(seed) for seed in range(args.dialogs)]
+    dialogs = [
+        generate(seed, names=(NAMES[2 * seed], NAMES[2 * seed + 1]) if args.unique_names else None)
+        for seed in range(args.dialogs)
+    ]
     groups = [dialogs] if args.pooled else [[d] for d in dialogs]
     totals: dict[str, dict[str, float]] = {name: {} for name in DESIGNS}
     n_questions, n_turns, started = 0, 0, time.perf_counter()
@@ -112,6 +118,7 @@ def main() -> int:
         "turns": n_turns,
         "questions": n_questions,
         "pooled": args.pooled,
+        "unique_names": args.unique_names,
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(result))

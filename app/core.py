@@ -58,9 +58,18 @@ class Core:
         def resolve() -> Path:
             return (record or self.models.active()).path
 
-        future = self.engine.load(resolve)
+        future = self.engine.load(resolve, prepare=self._restore_adapter)
         future.add_done_callback(self._after_load)
         return future
+
+    def _restore_adapter(self, _info: ModelInfo) -> None:
+        """Runs inside the load, before any reply: the user's adapter is back from token one."""
+        adapters = self.adapters
+        if adapters is not None and hasattr(adapters, "restore_active"):
+            try:
+                adapters.restore_active()
+            except Exception as exc:  # a bad adapter must not cost the user their chat
+                log.warning("could not restore the active adapter: %s", exc)
 
     def _after_load(self, future: Future[ModelInfo]) -> None:
         error = future.exception()
@@ -71,12 +80,6 @@ class Core:
         warm = getattr(self.assistant.memory, "warm", None)
         if warm is not None:
             warm()
-        adapters = self.adapters
-        if adapters is not None and hasattr(adapters, "restore_active"):
-            try:
-                adapters.restore_active()
-            except Exception as exc:  # a bad adapter must not cost the user their chat
-                log.warning("could not restore the active adapter: %s", exc)
 
     def switch_model(self, ref: str | int | Path) -> Future[ModelInfo]:
         """Add (if a path) and use a model; the previous one stays if it cannot load."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -77,12 +76,7 @@ class AdapterService:
         if not getattr(self.engine, "loaded", False):
             return  # applied by restore_active() once the model has loaded
         adapters = [] if version is None else [(version.path, scale)]
-        if threading.current_thread().name.startswith("hearth-engine"):
-            # Called from the engine's own worker (the model-loaded callback): waiting on the
-            # worker from itself would deadlock, and this thread owns the model anyway.
-            self.engine._set_adapters(adapters)
-        else:
-            self.engine.set_adapters(adapters)
+        self.engine.set_adapters(adapters)
 
     def restore_active(self) -> str | None:
         """After a model load: put the active adapter back, or fall back with a message."""

@@ -11,6 +11,7 @@ generator) stops at the next token.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from app.llm import lora_swap
 from app.llm.llama_loader import free_cores, load_llama
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,14 +82,31 @@ class Engine:
         self._closed = False
 
     # -- model -----------------------------------------------------------------------------
-    def load(self, model_path: Path | Callable[[], Path]) -> Future[ModelInfo]:
+    def load(
+        self,
+        model_path: Path | Callable[[], Path],
+        prepare: Callable[[ModelInfo], None] | None = None,
+    ) -> Future[ModelInfo]:
         """Load a model in the background; on failure the previous model stays in use.
 
         `model_path` may be a function returning the path, so that finding the model (copying
-        the packaged default on first run) also happens off the caller's thread.
+        the packaged default on first run) also happens off the caller's thread. `prepare`
+        runs with the model held before anyone can use it (putting the user's adapter back),
+        so no reply is ever generated between the load and it.
         """
         resolve = model_path if callable(model_path) else (lambda: Path(model_path))
-        self._loading = self._worker.submit(lambda: self._load(Path(resolve())))
+
+        def run() -> ModelInfo:
+            with self._lock:
+                info = self._load(Path(resolve()))
+                if prepare is not None:
+                    try:
+                        prepare(info)
+                    except Exception:  # the model loaded: a failed extra must not undo that
+                        log.exception("preparing the loaded model failed")
+                return info
+
+        self._loading = self._worker.submit(run)
         return self._loading
 
     def wait_loaded(self, timeout: float | None = None) -> ModelInfo:

@@ -98,7 +98,9 @@ class Core:
         if self._memory is None:
             from app.memory.service import MemoryService
 
-            self._memory = MemoryService(self.store, self.engine)
+            self._memory = MemoryService(
+                self.store, self.engine, budget_tokens=self.settings.memory_budget_tokens
+            )
         return self._memory
 
     def memory_hook(self) -> Any:

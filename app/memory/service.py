@@ -181,6 +181,8 @@ class MemoryService:
     # -- the assistant's hook -------------------------------------------------------------------
     def recall(self, query: str, conversation_id: int | None = None) -> list[RecalledMemory]:
         """Memories about the question, best first, within the token budget."""
+        if not self.store.scalar("SELECT 1 FROM memories WHERE superseded_by IS NULL LIMIT 1"):
+            return []  # nothing to recall: never wait for the embedder to say so
         hits = self.search(query, k=6, options=SearchOptions(window=0))
         if not hits:
             return []

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.atomic import fsync_dir
 from app.errors import AdapterError, ModelError
 
 FloatArray = npt.NDArray[np.float32]
@@ -124,7 +125,7 @@ def write_lora(path: Path, adapter: LoraAdapter) -> None:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -249,16 +250,3 @@ def _check_consistent(adapter: LoraAdapter) -> None:
 def _tensor_order(name: str) -> tuple[int, str]:
     match = _BLOCK.match(name)
     return (int(match.group(1)) if match else -1, name)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -36,8 +36,10 @@ lint: setup
 	$(PY) -m ruff format --check app tests
 	$(PY) -m mypy
 
+# Each prints one JSON object; memory_eval.py (recall@k on generated dialogs) runs on request.
+BENCHES := decode startup memory_search adapter merge
 bench: setup
-	@for b in tests/benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(BENCHES); do echo "== $$b"; $(PY) tests/benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,13 +1,12 @@
 """A real adapter, trained once per session through AdapterService on the default model.
 
 The feedback (`data/ahoy_style.jsonl`) is the base model's own answers with one change the user
-"asked for": every answer starts with "Ahoy!". Tests copy the trained file into their own
-HEARTH_HOME; nothing here is shared through the user's folders.
+"asked for": every answer starts with "Ahoy!" (the recipe is in `recipes.py`). Tests copy the
+trained file into their own HEARTH_HOME; nothing here is shared through the user's folders.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,9 @@ from typing import Any
 
 import pytest
 
-DATA = Path(__file__).parent / "data" / "ahoy_style.jsonl"
-STEPS = 24
-STYLE = "Ahoy"
+from tests.adapters.recipes import DATA, STEPS, STYLE, train_ahoy
+
+__all__ = ["DATA", "STEPS", "STYLE", "Trained", "greedy"]
 
 
 @dataclass(frozen=True)
@@ -32,32 +31,10 @@ class Trained:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
-    from app.adapters.train import TrainOptions
-    from app.core import Core
-
     home = tmp_path_factory.mktemp("trained-home")
-    previous = os.environ.get("HEARTH_HOME")
-    os.environ["HEARTH_HOME"] = str(home)
-    try:
-        core = Core.open(load_model=False)
-        try:
-            service = core.adapters
-            service.feedback.import_jsonl(DATA)
-            outcome = service.train(TrainOptions(steps=STEPS, threads=1, keep_arrays=True))
-            version = service.versions.get(outcome.adapter_id)
-            held = [e["prompt"] for e in version.manifest["dataset"]["held_back"]]
-            base_model = service.base_model().path
-        finally:
-            core.close()
-    finally:
-        if previous is None:
-            os.environ.pop("HEARTH_HOME", None)
-        else:
-            os.environ["HEARTH_HOME"] = previous
-    assert version.path is not None, outcome.reason
-    yield Trained(
-        home, outcome, version.path, home / "data" / "jobs" / outcome.name, held, base_model
-    )
+    ahoy = train_ahoy(home)
+    job_dir = home / "data" / "jobs" / ahoy.outcome.name
+    yield Trained(home, ahoy.outcome, ahoy.adapter, job_dir, ahoy.held_prompts, ahoy.base_model)
 
 
 def greedy(engine: Any, prompt: str, system: str, max_tokens: int = 8) -> str:

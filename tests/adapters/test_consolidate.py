@@ -7,7 +7,6 @@ a second adapter trained here on another preference (answers cut to one sentence
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,8 @@ from app.adapters.consolidate import (
 from app.adapters.merge import make_options
 from app.adapters.merge.lineage import lineage
 from app.core import Core
-from tests.adapters.conftest import DATA, STYLE, Trained, greedy
+from tests.adapters.conftest import STYLE, Trained, greedy
+from tests.adapters.recipes import train_short
 
 
 @pytest.fixture
@@ -112,62 +112,10 @@ def sentences(answer: str) -> int:
     )
 
 
-def first_sentence(text: str) -> str:
-    match = re.match(r"(\s*Ahoy!\s*)?(.+?[^\d\s][.!?])(\s|$)", text, re.S)
-    return (match.group(1) or "") + match.group(2) if match else text
-
-
 @pytest.fixture(scope="module")
 def short_adapter(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A second preference, learnt the way Hearth learns: while the "Ahoy!" adapter is active,
-    the user cuts its answers down to their first sentence. Trained in its own home."""
-    from app.adapters.train import TrainOptions
-    from app.llm import lora_swap
-    from app.llm.llama_loader import load_llama
-
-    home = tmp_path_factory.mktemp("short-home")
-    prompts = [json.loads(line)["prompt"] for line in DATA.read_text().splitlines() if line]
-    llama = load_llama(trained.base_model, n_ctx=1024, n_threads=1)
-    try:
-        lora_swap.set_adapters(llama, [(lora_swap.load_adapter(llama, trained.adapter), 1.0)])
-        rows = []
-        for prompt in prompts:
-            answer = greedy_llama(llama, prompt, max_tokens=80)
-            rows.append(
-                {"prompt": prompt, "response": answer, "correction": first_sentence(answer)}
-            )
-    finally:
-        llama.close()
-    data = home / "short.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    previous = os.environ.get("HEARTH_HOME")
-    os.environ["HEARTH_HOME"] = str(home)
-    try:
-        opened = Core.open(load_model=False)
-        try:
-            opened.adapters.feedback.import_jsonl(data)
-            outcome = opened.adapters.train(TrainOptions(steps=40, threads=1))
-            path = opened.adapters.versions.get(outcome.adapter_id).path
-        finally:
-            opened.close()
-    finally:
-        if previous is None:
-            os.environ.pop("HEARTH_HOME", None)
-        else:
-            os.environ["HEARTH_HOME"] = previous
-    assert path is not None and outcome.status == "ready", outcome.reason
-    yield path
-
-
-def greedy_llama(llama: Any, prompt: str, max_tokens: int) -> str:
-    from app.settings.model import DEFAULT_SYSTEM_PROMPT
-
-    messages = [
-        {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
-        {"role": "user", "content": prompt},
-    ]
-    reply = llama.create_chat_completion(messages, max_tokens=max_tokens, temperature=0.0, seed=0)
-    return str(reply["choices"][0]["message"]["content"])
+    """A second preference (tests/adapters/recipes.py), trained in its own home."""
+    yield train_short(tmp_path_factory.mktemp("short-home"), trained.base_model, trained.adapter)
 
 
 def test_two_preferences_both_show_after_consolidation(

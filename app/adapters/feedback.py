@@ -7,12 +7,12 @@ and deletes through it. `import_jsonl` reads the CLI's format, one object per li
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from app.errors import HearthError
+from app.jsonl import read_jsonl
 from app.store.database import Store
 
 
@@ -141,15 +141,8 @@ class FeedbackStore:
 
     def import_jsonl(self, path: Path) -> int:
         """Import every line or none: a bad line stops the import with its line number."""
-        try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise HearthError(f"cannot read {path}: {exc}") from exc
-        items: list[tuple[str, str, str | None, int | None]] = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            items.append(_parse_line(line, number))
+        name = Path(path).name
+        items = [_parse_line(obj, number, name) for number, obj in read_jsonl(path)]
         with self.store.transaction() as conn:
             for prompt, response, correction, rating in items:
                 kind = "edit" if correction else "rating"
@@ -161,24 +154,20 @@ class FeedbackStore:
         return len(items)
 
 
-def _parse_line(line: str, number: int) -> tuple[str, str, str | None, int | None]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise HearthError(f"line {number}: not JSON ({exc.msg})") from exc
-    if not isinstance(obj, dict):
-        raise HearthError(f"line {number}: expected an object")
+def _parse_line(
+    obj: dict[str, Any], number: int, name: str
+) -> tuple[str, str, str | None, int | None]:
     prompt, response = obj.get("prompt"), obj.get("response")
     correction, rating = obj.get("correction"), obj.get("rating")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise HearthError(f"line {number}: 'prompt' must be a non-empty string")
+        raise HearthError(f"{name}, line {number}: 'prompt' must be a non-empty string")
     if not isinstance(response, str):
-        raise HearthError(f"line {number}: 'response' must be a string")
+        raise HearthError(f"{name}, line {number}: 'response' must be a string")
     if correction is not None and not isinstance(correction, str):
-        raise HearthError(f"line {number}: 'correction' must be a string")
+        raise HearthError(f"{name}, line {number}: 'correction' must be a string")
     if rating is not None and (isinstance(rating, bool) or rating not in (1, -1)):
-        raise HearthError(f"line {number}: 'rating' must be +1 or -1")
+        raise HearthError(f"{name}, line {number}: 'rating' must be +1 or -1")
     correction = correction.strip() if correction and correction.strip() else None
     if correction is None and rating is None:
-        raise HearthError(f"line {number}: needs a 'correction' or a 'rating'")
+        raise HearthError(f"{name}, line {number}: needs a 'correction' or a 'rating'")
     return prompt, response, correction, rating

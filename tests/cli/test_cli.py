@@ -47,7 +47,7 @@ def test_bad_batch_line_is_a_clear_error(tmp_path: Path) -> None:
     batch.write_text('{"prompt": "ok"}\nnot json\n')
     proc = hearth("chat", "--batch", str(batch), "--json")
     assert proc.returncode == 2
-    assert "in.jsonl:2" in proc.stderr and "Traceback" not in proc.stderr
+    assert "in.jsonl, line 2" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_models_add_corrupt_and_truncated_files_clearly(

@@ -22,31 +22,26 @@ def _ensure(path: Path) -> Path:
     return path
 
 
-def data_dir() -> Path:
+def _user_dir(sub: str, platform_dir: str) -> Path:
+    """`HEARTH_HOME/sub` when set, else the platform's folder for this kind of data."""
     root = home()
     if root is not None:
-        return _ensure(root / "data")
+        return _ensure(root / sub)
     import platformdirs
 
-    return _ensure(Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)))
+    return _ensure(Path(getattr(platformdirs, platform_dir)(APP_NAME, appauthor=False)))
+
+
+def data_dir() -> Path:
+    return _user_dir("data", "user_data_dir")
 
 
 def config_dir() -> Path:
-    root = home()
-    if root is not None:
-        return _ensure(root / "config")
-    import platformdirs
-
-    return _ensure(Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)))
+    return _user_dir("config", "user_config_dir")
 
 
 def logs_dir() -> Path:
-    root = home()
-    if root is not None:
-        return _ensure(root / "logs")
-    import platformdirs
-
-    return _ensure(Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)))
+    return _user_dir("logs", "user_log_dir")
 
 
 def db_path() -> Path:

@@ -40,3 +40,31 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
 def greedy(engine: Any, prompt: str, system: str, max_tokens: int = 8) -> str:
     messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
     return engine.generate_text(messages, max_tokens=max_tokens, temperature=0.0, seed=0)
+
+
+@pytest.fixture
+def core() -> Iterator[Any]:
+    """A core on the test's HEARTH_HOME without a loaded model (adapters, merges, pages)."""
+    from app.core import Core
+
+    opened = Core.open(load_model=False)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture(scope="module")
+def base(default_model: Path) -> Any:
+    """The default model's architecture and tensor shapes, as adapters are checked against."""
+    from app.adapters.lora_file import base_model_info
+
+    return base_model_info(default_model)
+
+
+@pytest.fixture(scope="module")
+def logits(default_model: Path) -> Iterator[Any]:
+    """A llama.cpp session on the default model that returns next-token logits."""
+    from tests.adapters.test_merge_helpers import logits_session
+
+    yield from logits_session(default_model)

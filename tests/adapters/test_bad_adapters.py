@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +14,6 @@ from app.cli import main as cli_main
 from app.core import Core
 from app.errors import AdapterError
 from tests.adapters.conftest import Trained
-
-
-@pytest.fixture
-def core() -> Iterator[Core]:
-    core = Core.open(load_model=False)
-    yield core
-    core.close()
 
 
 def _rewrite(src: Path, dest: Path, change: Callable) -> Path:

@@ -28,15 +28,6 @@ from tests.adapters.conftest import STYLE, Trained, greedy
 from tests.adapters.recipes import train_short
 
 
-@pytest.fixture
-def core() -> Iterator[Any]:
-    opened = Core.open(load_model=False)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
 def test_judge_names_the_parent_that_lost_its_effect() -> None:
     kept = [{"id": 1, "retained": 0.95}, {"id": 2, "retained": 1.1}]
     assert judge(kept, 1.01)[0]

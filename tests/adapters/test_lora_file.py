@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_merge_helpers import Logits, logits_session, random_adapter
+from test_merge_helpers import Logits, random_adapter
 
 from app.adapters.lora_file import (
     BaseModelInfo,
@@ -17,16 +16,6 @@ from app.adapters.lora_file import (
     write_lora,
 )
 from app.errors import AdapterError, ModelError
-
-
-@pytest.fixture(scope="module")
-def base(default_model: Path) -> BaseModelInfo:
-    return base_model_info(default_model)
-
-
-@pytest.fixture(scope="module")
-def logits(default_model: Path) -> Iterator[Logits]:
-    yield from logits_session(default_model)
 
 
 def test_base_model_info_reads_the_default_model(base: BaseModelInfo) -> None:

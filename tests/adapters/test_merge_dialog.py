@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +9,8 @@ import pytest
 from test_merge_helpers import random_adapter
 
 from app.adapters.lora_file import base_model_info, write_lora
-from app.core import Core
 
 pytest.importorskip("PySide6")
-
-
-@pytest.fixture
-def core() -> Iterator[Any]:
-    opened = Core.open(load_model=False)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _import_two(core: Any, tmp_path: Path) -> list[int]:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_merge_helpers import Logits, logits_session, random_adapter
+from test_merge_helpers import Logits, random_adapter
 
-from app.adapters.lora_file import BaseModelInfo, base_model_info, read_lora, write_lora
+from app.adapters.lora_file import BaseModelInfo, read_lora, write_lora
 from app.adapters.merge import make_options, merge_adapters
 
 # FACTS.md: two mathematically identical llama.cpp runs differ by a median of 0.18 in logits
 NOISE_MEDIAN = 0.18
-
-
-@pytest.fixture(scope="module")
-def base(default_model: Path) -> BaseModelInfo:
-    return base_model_info(default_model)
-
-
-@pytest.fixture(scope="module")
-def logits(default_model: Path) -> Iterator[Logits]:
-    yield from logits_session(default_model)
 
 
 @pytest.fixture

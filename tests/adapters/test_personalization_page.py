@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 pytest.importorskip("PySide6")
 
 from app.core import Core
 from tests.adapters.conftest import DATA, Trained
-
-
-@pytest.fixture
-def core() -> Iterator[Core]:
-    core = Core.open(load_model=False)
-    yield core
-    core.close()
 
 
 def test_page_shows_and_changes_the_active_adapter(qtbot, core: Core, trained: Trained) -> None:

@@ -9,10 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from app import paths
 from app.adapters import dataset, evaluate
@@ -38,13 +35,6 @@ def test_gate_rules() -> None:
     passed, reason = evaluate.gate(harmful)
     assert not passed and "more than 5%" in reason and "+6.0%" in reason
     assert not evaluate.gate({})[0]
-
-
-@pytest.fixture
-def core() -> Iterator[Core]:
-    core = Core.open(load_model=False)
-    yield core
-    core.close()
 
 
 def _job(trained: Trained, tmp_path: Path, **changes: object) -> tuple[Path, dict]:

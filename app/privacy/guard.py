@@ -46,18 +46,64 @@ def is_loopback(host: Any) -> bool:
         return False
 
 
+# Destinations the user added explicitly (a server of their own); nothing else is allowed.
+_allowed_hosts: set[str] = set()
+_allowed_lock = threading.Lock()
+
+
+def _norm_host(host: Any) -> str:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    return str(host).strip().strip("[]").lower()
+
+
+def allow_host(host: str) -> None:
+    """Let connections to this one host (a name or an address the user configured) through.
+
+    A name is allowed together with the addresses it resolves to at the moment it is allowed,
+    so the connect that follows the lookup is let through too.
+    """
+    name = _norm_host(host)
+    found = {name}
+    with contextlib.suppress(OSError, UnicodeError):
+        import socket
+
+        for info in socket.getaddrinfo(name, None):
+            found.add(_norm_host(info[4][0]))
+    with _allowed_lock:
+        _allowed_hosts.update(found)
+
+
+def disallow_all() -> None:
+    """Back to fully local: only loopback is allowed."""
+    with _allowed_lock:
+        _allowed_hosts.clear()
+
+
+def allowed_hosts() -> set[str]:
+    with _allowed_lock:
+        return set(_allowed_hosts)
+
+
+def _host_ok(host: Any) -> bool:
+    if is_loopback(host):
+        return True
+    with _allowed_lock:
+        return bool(_allowed_hosts) and _norm_host(host).split("%")[0] in _allowed_hosts
+
+
 def decide(event: str, args: tuple[Any, ...]) -> tuple[bool, str]:
     """Whether this socket event may go ahead, and the destination it names."""
     if event == "socket.getaddrinfo":
         host = args[0] if args else None
-        return is_loopback(host), f"{host}:{args[1] if len(args) > 1 else ''}"
+        return _host_ok(host), f"{host}:{args[1] if len(args) > 1 else ''}"
     address = args[1] if len(args) > 1 else None
     if event == "socket.sendmsg":
         address = args[-1] if args else None
     if address is None or isinstance(address, (str, bytes)):
         return True, str(address)  # unix sockets and connected sends stay on this machine
     if isinstance(address, tuple) and address:
-        return is_loopback(address[0]), ":".join(str(a) for a in address[:2])
+        return _host_ok(address[0]), ":".join(str(a) for a in address[:2])
     return False, repr(address)
 
 

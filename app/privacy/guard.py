@@ -63,11 +63,13 @@ def allow_host(host: str) -> None:
     A name is allowed together with the addresses it resolves to at the moment it is allowed,
     so the connect that follows the lookup is let through too.
     """
-    name = _norm_host(host)
-    found = {name}
-    with contextlib.suppress(OSError, UnicodeError):
-        import socket
+    import socket
 
+    name = _norm_host(host)
+    with _allowed_lock:
+        _allowed_hosts.add(name)  # first, so that the lookup below is not itself refused
+    found: set[str] = set()
+    with contextlib.suppress(OSError, UnicodeError):
         for info in socket.getaddrinfo(name, None):
             found.add(_norm_host(info[4][0]))
     with _allowed_lock:

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
             check(dist, False, f"not importable: {exc}")
     check("offline", os.environ.get("HF_HUB_OFFLINE") == "1", "HF_HUB_OFFLINE=1")
     _check_store(check)
+    _check_llama(check)
     _check_model(check)
     for name, path in paths.all_locations().items():
         check(f"folder:{name}", True, str(path))
@@ -76,5 +77,45 @@ def _check_model(check: Any) -> None:
             model = ModelManager(store).active()
             info = inspect_gguf(model.path)
             check("model", True, f"{model.name} ({info['architecture']}) at {model.path}")
+            check("model probe", *_probe(model.path))
     except Exception as exc:
         check("model", False, str(exc))
+
+
+def _check_llama(check: Any) -> None:
+    """The CPU, and which llama.cpp CPU code runs on it (portable build: one of its variants)."""
+    from app.llm import backend
+
+    cpu = backend.cpu_summary()
+    features = ", ".join(cpu["features"]) or "none reported"
+    check("cpu", True, f"{cpu['model'] or 'unknown CPU'}: {features}")
+    try:
+        info = backend.ensure_loaded()
+    except Exception as exc:
+        check("llama.cpp", False, str(exc))
+        return
+    if info.variant == "built-in":
+        variant = "built for one CPU (not the portable build)"
+    else:
+        variant = f"CPU variant {info.variant} (of {len(info.variants_found)})"
+    skipped = "; ".join(f"{name}: {why}" for name, why in info.skipped.items() if "AMX" in why)
+    repack = "weight repacking on" if info.extra_bufts else "weight repacking off (AMX, #20824)"
+    detail = f"{info.build}, {variant}, {repack}" + (f"; skipped {skipped}" if skipped else "")
+    check("llama.cpp", True, detail)
+
+
+def _probe(path: Any) -> tuple[bool, str]:
+    """The remembered first-run verdict for the model, or a fresh one (a few seconds)."""
+    from app.llm.probe import cached, ensure_safe
+
+    result = cached(path)
+    fresh = result is None
+    if result is None:
+        try:
+            result = ensure_safe(path)
+        except Exception as exc:
+            return False, str(exc)
+    if not result.ok:
+        return False, result.message
+    when = "just now" if fresh else "earlier"
+    return True, f"loads and decodes on this computer (checked {when}, {result.seconds:.1f} s)"

@@ -27,23 +27,49 @@ def free_cores() -> int:
     return min(cores - 1, 8)
 
 
-def load_llama(path: Path, *, n_ctx: int = 4096, n_threads: int | None = None, **extra: Any) -> Any:
-    """Load a GGUF model; raise ModelError naming the file and the reason on failure."""
+def load_llama(
+    path: Path,
+    *,
+    n_ctx: int = 4096,
+    n_threads: int | None = None,
+    probe: bool = True,
+    **extra: Any,
+) -> Any:
+    """Load a GGUF model; raise ModelError naming the file and the reason on failure.
+
+    The first time a model file meets this llama.cpp build on this CPU it is loaded and run
+    in a short-lived child process first (`app.llm.probe`): a model that crashes llama.cpp
+    ends in a ModelError here instead of taking the whole app down.
+    """
     from app.llm.models import inspect_gguf
 
     info = inspect_gguf(path)
     import llama_cpp
 
-    threads = n_threads or free_cores()
+    from app.llm import backend
+
     try:
-        return llama_cpp.Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
-            verbose=False,
-            **extra,
-        )
+        loaded = backend.ensure_loaded()
+    except RuntimeError as exc:
+        raise ModelError(f"llama.cpp cannot run on this computer: {exc}") from exc
+    if probe:
+        from app.llm.probe import ensure_safe
+
+        ensure_safe(Path(path))
+    threads = n_threads or free_cores()
+    params: dict[str, Any] = {}
+    if not loaded.extra_bufts:
+        params["use_extra_bufts"] = False  # llama.cpp issue #20824: see app/llm/backend.py
+    try:
+        with backend.model_params(**params):
+            return llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=extra.pop("verbose", False),
+                **extra,
+            )
     except (ValueError, RuntimeError, OSError) as exc:
         arch = info.get("architecture") or "unknown"
         raise ModelError(

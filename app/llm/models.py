@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,7 +122,8 @@ class ModelManager:
         """Register a GGUF the user owns, after checking llama.cpp can load it."""
         path = Path(path).expanduser().resolve()
         inspect_gguf(path)
-        check_loads(path)
+        with _keeps_current():
+            check_loads(path)
         for model in self.list():
             if model.path == path:
                 return model
@@ -140,6 +143,10 @@ class ModelManager:
     def use(self, ref: str | int) -> ModelRecord:
         model = self.get(ref)
         inspect_gguf(model.path)
+        with _keeps_current():
+            from app.llm.probe import ensure_safe
+
+            ensure_safe(model.path)  # remembered: quick unless this file was never run here
         self.store.execute(
             "INSERT INTO state(key, value) VALUES('active_model', ?) "
             "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -160,6 +167,15 @@ class ModelManager:
             ),
         )
         return self.get(str(path))
+
+
+@contextmanager
+def _keeps_current() -> Iterator[None]:
+    """A model that cannot be used leaves the active one as it was; say so."""
+    try:
+        yield
+    except ModelError as exc:
+        raise ModelError(f"{exc}; the model in use stays as it was") from exc
 
 
 def check_loads(path: Path) -> None:

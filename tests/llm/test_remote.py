@@ -176,3 +176,23 @@ def test_server_killed_mid_answer_keeps_what_arrived(default_model: Path, tmp_pa
     assert len(received) >= 3
     assert stats.tokens == len(received)
     assert stats.finish_reason == CUT_OFF and stats.cancelled
+
+
+def test_a_busy_server_is_retried_before_giving_up() -> None:
+    # Fault injection: two 503 answers (a server still loading its model), then the list.
+    answers = [httpx.Response(503), httpx.Response(503)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if answers:
+            return answers.pop(0)
+        return httpx.Response(200, json={"object": "list", "data": [{"id": ALIAS}]})
+
+    options = RemoteOptions(retries=2, backoff_s=0.01)
+    engine = RemoteEngine(
+        "http://127.0.0.1:9", options=options, transport=httpx.MockTransport(handler)
+    )
+    assert engine.models() == [ALIAS]
+    answers[:] = [httpx.Response(503)] * 3
+    with pytest.raises(RemoteError, match="HTTP 503"):
+        engine.models()
+    engine.close()

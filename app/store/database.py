@@ -56,6 +56,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     # NORMAL is durable across application crashes in WAL mode; FULL adds power-loss safety.
     conn.execute("PRAGMA synchronous=FULL")
+    # A deleted message or memory is zeroed in the file, not left in a free page.
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 

@@ -1,0 +1,162 @@
+"""Servers the user adds: consent, the network guard, the API key's home, the CLI, and a turn
+through the assistant that the server breaks off (the partial answer is kept)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.cli import main as cli_main
+from app.errors import HearthError
+from app.llm import server_keys
+from app.llm.servers import Servers
+from app.privacy import guard
+from app.settings import Settings, save_settings
+from app.store import Store, open_store
+from tests.llm.remote_server import LlamaServer
+
+ALIAS = "smollm2"
+HOME_SERVER = "http://192.0.2.10:8080"  # TEST-NET-1: never routed, never resolved
+
+
+def connect(host: str, port: int = 8080) -> bool:
+    return guard.decide("socket.connect", (None, (host, port)))[0]
+
+
+def lookup(host: str) -> bool:
+    return guard.decide("socket.getaddrinfo", (host, 443))[0]
+
+
+@pytest.fixture(autouse=True)
+def fully_local_after() -> Iterator[None]:
+    yield
+    guard.disallow_all()
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    with open_store() as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def server(default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    srv = LlamaServer(
+        [{"model": str(default_model), "model_alias": ALIAS}], tmp_path_factory.mktemp("srv")
+    )
+    yield srv
+    srv.stop()
+
+
+def test_the_guard_lets_through_exactly_the_server_in_use(store: Store) -> None:
+    servers = Servers(store)
+    assert not connect("192.0.2.10")
+    servers.add("desk", HOME_SERVER)
+    assert not connect("192.0.2.10"), "adding a server is not yet using it"
+    servers.use("desk")
+    assert connect("192.0.2.10") and lookup("192.0.2.10")
+    for other in ("192.0.2.11", "8.8.8.8", "example.com", "2001:db8::1"):
+        assert not connect(other) and not lookup(other), other
+    assert connect("127.0.0.1") and lookup("localhost")
+    servers.use("local")
+    assert not connect("192.0.2.10")
+    assert guard.allowed_hosts() == set()
+
+
+def test_removing_the_server_in_use_closes_the_door(store: Store) -> None:
+    servers = Servers(store)
+    servers.add("desk", HOME_SERVER)
+    servers.use("desk")
+    servers.remove("desk")
+    assert not connect("192.0.2.10")
+    assert servers.active() is None
+
+
+def test_testing_a_server_not_in_use_opens_only_for_the_test(store: Store) -> None:
+    servers = Servers(store)
+    servers.add("desk", HOME_SERVER)
+    with servers.reaching(servers.get("desk")):
+        assert connect("192.0.2.10")
+    assert not connect("192.0.2.10")
+
+
+def test_the_api_key_never_enters_the_database(store: Store, hearth_home: Path) -> None:
+    servers = Servers(store)
+    record = servers.add("desk", HOME_SERVER, api_key="sk-secret-123")
+    assert record.has_key and servers.api_key(record) == "sk-secret-123"
+    path = server_keys.key_file()
+    assert path.is_relative_to(hearth_home)  # HEARTH_HOME set: the keyring is left alone
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for db_file in store.path.parent.glob(store.path.name + "*"):
+        assert b"sk-secret-123" not in db_file.read_bytes()
+    servers.remove("desk")
+    assert server_keys.load_key("desk") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "message"),
+    [
+        ("local", HOME_SERVER, "cannot name a server"),
+        ("my desk", HOME_SERVER, "cannot name a server"),
+        ("desk", "192.0.2.10:8080", "not a server address"),
+        ("desk", "ftp://192.0.2.10", "not a server address"),
+        ("desk", "http://192.0.2.10:port", "not a server address"),
+    ],
+)
+def test_bad_servers_are_refused_plainly(store: Store, name: str, url: str, message: str) -> None:
+    with pytest.raises(HearthError, match=message):
+        Servers(store).add(name, url)
+    assert Servers(store).list() == []
+
+
+def test_cli_add_list_test_use_remove(
+    server: LlamaServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESK_KEY", "sk-not-needed")
+    assert cli_main(["engines", "add", "desk", server.url, "--api-key-env", "DESK_KEY"]) == 0
+    out = capsys.readouterr().out
+    assert "your prompts, recalled memories and preferences are sent to 127.0.0.1" in out
+    assert cli_main(["engines", "test", "desk", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"] == [ALIAS]
+    assert cli_main(["engines", "use", "desk"]) == 0
+    capsys.readouterr()
+    assert cli_main(["engines", "list", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["name"], r["active"]) for r in rows] == [("local", False), ("desk", True)]
+    assert rows[1]["api_key"] is True and "sk-not-needed" not in json.dumps(rows)
+    assert cli_main(["engines", "remove", "desk"]) == 0
+    assert "local model answers again" in capsys.readouterr().out
+    assert cli_main(["engines", "test", "desk"]) == 2
+    assert "no engine named 'desk'" in capsys.readouterr().err
+
+
+def test_cli_test_of_a_server_that_is_down(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.llm.remote_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert cli_main(["engines", "add", "desk", url]) == 0
+    assert cli_main(["engines", "test", "desk"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach desk") and "Traceback" not in err
+
+
+def test_chat_with_engine_answers_from_the_server(
+    server: LlamaServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_settings(Settings(memory_enabled=False))
+    assert cli_main(["engines", "add", "desk", server.url]) == 0
+    capsys.readouterr()
+    argv = ["chat", "Say hello.", "--engine", "desk", "--json", "--max-tokens", "8"]
+    assert cli_main([*argv, "--temperature", "0"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["response"].strip() and answer["tokens"] > 0
+    with open_store() as store:
+        row = store.query_one("SELECT model FROM messages WHERE role = 'assistant'")
+        assert row is not None and row["model"] == ALIAS  # the server's model answered
+        assert Servers(store).active() is None  # --engine is for this command only
+    assert cli_main(["chat", "Hi", "--engine", "attic"]) == 2
+    assert "no engine named 'attic' (known: local, desk)" in capsys.readouterr().err

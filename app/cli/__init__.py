@@ -12,7 +12,15 @@ import sys
 
 from app.errors import HearthError
 
-COMMANDS = ["chat_cmd", "models_cmd", "doctor_cmd", "memory_cmd", "feedback_cmd", "adapters_cmd"]
+COMMANDS = [
+    "chat_cmd",
+    "models_cmd",
+    "doctor_cmd",
+    "memory_cmd",
+    "feedback_cmd",
+    "adapters_cmd",
+    "engines_cmd",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-tokens", type=int, help="longest answer, in tokens")
     parser.add_argument("--temperature", type=float, help="0 for greedy")
     parser.add_argument("--conversation", type=int, help="continue this conversation id")
+    parser.add_argument(
+        "--engine", help="the engine that answers this time: 'local' or a server you added"
+    )
     parser.set_defaults(func=run)
 
 
@@ -33,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
             core.settings.max_tokens = args.max_tokens
         if args.temperature is not None:
             core.settings.temperature = args.temperature
+        if args.engine:
+            from app.llm.remote_setup import choose
+
+            choose(core, args.engine, remember=False)
         core.engine.wait_loaded()
         for prompt in prompts:
             conv = args.conversation if args.prompt and args.conversation else None

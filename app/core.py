@@ -32,6 +32,7 @@ class Core:
         self._memory: Any = None
         self._adapters: Any = None
         self.load_error: str | None = None
+        self.answering: Any = None  # which engine answers (app.llm.remote_setup.Answering)
 
     @classmethod
     def open(cls, *, load_model: bool = True, n_threads: int | None = None) -> Core:
@@ -47,6 +48,9 @@ class Core:
         core = cls(store, settings, engine)
         if settings.memory_enabled:
             core.assistant.memory = core.memory_hook()
+        from app.llm.remote_setup import restore
+
+        restore(core)  # the engine the user chose last time answers again; the guard follows
         if load_model:
             core.load_model()
         return core
@@ -125,5 +129,7 @@ class Core:
             closer = getattr(part, "close", None)
             if closer is not None:
                 closer()
+        if self.answering is not None and self.answering.remote:
+            self.answering.engine.close()
         self.engine.close()
         self.store.close()

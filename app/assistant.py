@@ -137,6 +137,8 @@ class Assistant:
                 meta={
                     "memories_used": [m.id for m in recalled],
                     "cancelled": stats.cancelled,
+                    # the server went away mid-answer (remote engines): the user can retry
+                    "cut_off": stats.finish_reason == "cut_off",
                 },
             )
         yield Done(user_id, assistant_id, stats.tokens, stats.tok_s, stats.cancelled)

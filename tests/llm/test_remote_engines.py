@@ -160,3 +160,38 @@ def test_chat_with_engine_answers_from_the_server(
         assert Servers(store).active() is None  # --engine is for this command only
     assert cli_main(["chat", "Hi", "--engine", "attic"]) == 2
     assert "no engine named 'attic' (known: local, desk)" in capsys.readouterr().err
+
+
+def test_a_turn_the_server_breaks_off_keeps_the_partial_answer(
+    default_model: Path, tmp_path: Path
+) -> None:
+    from app.assistant import Failed, Token
+    from app.core import Core
+    from app.llm.remote_setup import choose
+
+    save_settings(Settings(memory_enabled=False, max_tokens=400, temperature=0.0))
+    srv = LlamaServer([{"model": str(default_model), "model_alias": ALIAS}], tmp_path)
+    core = Core.open(load_model=False)
+    try:
+        Servers(core.store).add("desk", srv.url, options={"retries": 0})
+        answering = choose(core, "desk")
+        assert core.assistant.engine is answering.engine and answering.remote
+        conversation = core.conversations.create()
+        tokens: list[str] = []
+        failures: list[str] = []
+        for event in core.assistant.send(conversation, "Write a long story about a lighthouse."):
+            if isinstance(event, Token):
+                tokens.append(event.text)
+                if len(tokens) == 3:
+                    srv.kill()
+            elif isinstance(event, Failed):
+                failures.append(event.message)
+        assert len(failures) == 1 and "stopped answering mid-reply" in failures[0]
+        kept = [m for m in core.conversations.messages(conversation) if m.role == "assistant"]
+        assert len(kept) == 1 and kept[0].content == "".join(tokens) and len(tokens) >= 3
+        assert kept[0].meta["cut_off"] is True
+        choose(core, "local")
+        assert core.assistant.engine is core.engine
+    finally:
+        core.close()
+        srv.stop()

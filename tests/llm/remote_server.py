@@ -27,6 +27,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The portable llama.cpp build loads its CPU backend at run time (llama-cpp-python's own
+# server does not ask for one), so the server runs after Hearth has loaded it.
+_SERVER_MAIN = (
+    "import runpy, sys; from app.llm import backend; backend.ensure_loaded(); "
+    "sys.argv[0] = 'llama_cpp.server'; "
+    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
+)
+
+
 class LlamaServer:
     def __init__(
         self,
@@ -57,7 +66,7 @@ class LlamaServer:
         env.pop("CONFIG_FILE", None)
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--config_file", str(path)],
+                [sys.executable, "-c", _SERVER_MAIN, "--config_file", str(path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

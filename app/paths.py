@@ -1,14 +1,22 @@
 """Every on-disk location Hearth uses; nothing else in the code builds a user path.
 
 `HEARTH_HOME` puts all of it under one folder (tests point it at a temporary directory).
+Everything Hearth writes is private to the OS user: folders 0700, files 0600 (`PRIVATE_UMASK`
+for new files, `make_private` for ones written before).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 APP_NAME = "Hearth"
+PRIVATE_UMASK = 0o077  # new files 0600, new folders 0700
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 def home() -> Path | None:
@@ -18,8 +26,49 @@ def home() -> Path | None:
 
 
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            path.chmod(DIR_MODE)  # mkdir's mode is cut by the umask of a process started elsewhere
     return path
+
+
+def set_private_umask() -> int:
+    """Every file this process creates from now on (SQLite's WAL, llama.cpp's, torch's) is
+    the user's alone; returns the previous umask."""
+    return os.umask(PRIVATE_UMASK)
+
+
+def private_roots() -> list[Path]:
+    """The folders that hold the user's data (data, config, logs), each once."""
+    folders = list(dict.fromkeys((data_dir(), config_dir(), logs_dir())))
+    # On macOS config and data share one folder; a root inside another is walked once.
+    return [f for f in folders if not any(o in f.parents for o in folders)]
+
+
+def walk_private() -> Iterator[Path]:
+    """Every folder and file under the private roots (links are not followed)."""
+    for root in private_roots():
+        yield root
+        for folder, dirs, files in os.walk(root):
+            for name in dirs + files:
+                yield Path(folder) / name
+
+
+def make_private() -> int:
+    """chmod 0700/0600 whatever was written before (an older version, another umask);
+    returns how many modes changed."""
+    changed = 0
+    for path in walk_private():
+        with contextlib.suppress(OSError):
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            want = DIR_MODE if stat.S_ISDIR(info.st_mode) else FILE_MODE
+            if stat.S_IMODE(info.st_mode) != want:
+                path.chmod(want)
+                changed += 1
+    return changed
 
 
 def _user_dir(sub: str, platform_dir: str) -> Path:

@@ -1,10 +1,13 @@
 """The network guard: a Python audit hook that refuses every non-loopback destination.
 
-Hooks on `socket.connect`, `socket.sendto`, `socket.sendmsg` and `socket.getaddrinfo` see the
-destination before any packet is sent; a refused one raises PermissionError inside the call and
+Every audit event CPython raises before a name is resolved or a connection is made (socket
+connect/sendto/sendmsg/bind, getaddrinfo, gethostbyname(_ex), gethostbyaddr, getnameinfo, and
+the connect events of http.client, urllib, ftplib, smtplib, poplib, imaplib, nntplib, telnetlib)
+is decided before any packet is sent; a refused one raises PermissionError inside the call and
 is recorded (time, event, destination, caller) in the database's `network_log`. Audit hooks
 cannot be removed once installed, so the guard is installed once per process and its decision
-function is what tests exercise.
+function is what tests exercise. Native code (llama.cpp, torch) does not raise audit events:
+a Python-level guard cannot see it, which the privacy page says plainly.
 """
 
 from __future__ import annotations
@@ -20,7 +23,24 @@ from dataclasses import dataclass
 from typing import Any
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
-_GUARDED = {"socket.connect", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"}
+# Name lookups: the first argument is the name or address that would be asked about.
+_LOOKUPS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr"}
+# Socket calls whose last argument is the address (connect, send to, listen on).
+_ADDRESSED = {"socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind"}
+# Library connects, raised before their own lookup: (self, host, port).
+_LIBRARY_CONNECTS = {
+    "http.client.connect",
+    "ftplib.connect",
+    "imaplib.open",
+    "nntplib.connect",
+    "poplib.connect",
+    "smtplib.connect",
+    "telnetlib.Telnet.open",
+}
+GUARDED_EVENTS = frozenset(
+    _LOOKUPS | _ADDRESSED | _LIBRARY_CONNECTS | {"socket.getnameinfo", "urllib.Request"}
+)
+_GUARDED = GUARDED_EVENTS
 
 
 @dataclass(frozen=True)
@@ -95,18 +115,60 @@ def _host_ok(host: Any) -> bool:
 
 
 def decide(event: str, args: tuple[Any, ...]) -> tuple[bool, str]:
-    """Whether this socket event may go ahead, and the destination it names."""
-    if event == "socket.getaddrinfo":
+    """Whether this audited event may go ahead, and the destination it names."""
+    if event in _LOOKUPS:
         host = args[0] if args else None
-        return _host_ok(host), f"{host}:{args[1] if len(args) > 1 else ''}"
-    address = args[1] if len(args) > 1 else None
-    if event == "socket.sendmsg":
-        address = args[-1] if args else None
+        port = f":{args[1]}" if event == "socket.getaddrinfo" and len(args) > 1 else ""
+        return _host_ok(host), f"{host}{port}"
+    if event == "socket.getnameinfo":
+        return _address_ok(args[0] if args else None)
+    if event in _LIBRARY_CONNECTS:
+        host = args[1] if len(args) > 1 else None
+        return _host_ok(host), f"{host}:{args[2] if len(args) > 2 else ''}"
+    if event == "urllib.Request":
+        return _url_ok(args[0] if args else "")
+    if event in _ADDRESSED:
+        sock = args[0] if args else None
+        if getattr(sock, "family", None) in _LOCAL_FAMILIES:
+            return True, str(args[-1] if args else "")  # unix and netlink stay on this machine
+        address = args[1] if len(args) > 1 else None
+        if event == "socket.sendmsg":
+            address = args[-1] if args else None
+        if event == "socket.bind" and address is None:
+            return True, "None"
+        return _address_ok(address)
+    return True, ""
+
+
+def _address_ok(address: Any) -> tuple[bool, str]:
     if address is None or isinstance(address, (str, bytes)):
         return True, str(address)  # unix sockets and connected sends stay on this machine
     if isinstance(address, tuple) and address:
         return _host_ok(address[0]), ":".join(str(a) for a in address[:2])
     return False, repr(address)
+
+
+def _url_ok(url: Any) -> tuple[bool, str]:
+    from urllib.parse import urlsplit
+
+    text = url.decode("ascii", "replace") if isinstance(url, bytes) else str(url)
+    try:
+        host = urlsplit(text).hostname
+    except ValueError:
+        return False, text[:200]
+    if host is None:
+        return True, text[:200]  # file: and data: URLs name no host
+    return _host_ok(host), text.split("?", 1)[0][:200]
+
+
+def _local_families() -> frozenset[int]:
+    import socket
+
+    names = ("AF_UNIX", "AF_NETLINK")
+    return frozenset(int(getattr(socket, n)) for n in names if hasattr(socket, n))
+
+
+_LOCAL_FAMILIES = _local_families()
 
 
 class NetworkGuard:
@@ -148,11 +210,24 @@ class NetworkGuard:
 _guard: NetworkGuard | None = None
 
 
-def install(recorder: Callable[[Attempt], None] | None = None) -> NetworkGuard:
-    """Install the guard once per process (and set offline flags); later calls set the recorder."""
+def install(
+    recorder: Callable[[Attempt], None] | None = None, *, tidy: bool = True
+) -> NetworkGuard:
+    """Install the guard once per process (and set offline flags); later calls set the recorder.
+
+    Every Hearth process installs the guard first, so this is also where it makes its files
+    private (umask, modes) and, unless `tidy` is False (the training child), removes leftovers.
+    """
     global _guard
     set_offline_env()
     if _guard is None:
+        from app import paths
+        from app.privacy import hygiene
+
+        if tidy:
+            hygiene.at_start()
+        else:
+            paths.set_private_umask()
         _guard = NetworkGuard()
         sys.addaudithook(_guard.hook)
     if recorder is not None:
@@ -173,6 +248,13 @@ def set_offline_env() -> None:
 
 
 def store_recorder(store: Any) -> Callable[[Attempt], None]:
+    # The log's own start, so that "0 attempts since" names a date.
+    with contextlib.suppress(Exception):
+        store.execute(
+            "INSERT OR IGNORE INTO state(key, value) "
+            "VALUES ('network_log_since', strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
+        )
+
     def record(attempt: Attempt) -> None:
         store.execute(
             "INSERT INTO network_log(event, destination, allowed, caller) VALUES(?,?,?,?)",
@@ -182,9 +264,28 @@ def store_recorder(store: Any) -> Callable[[Attempt], None]:
     return record
 
 
+def lazy_store_recorder() -> Callable[[Attempt], None]:
+    """For processes that do not hold the store (the training child): it is opened on the
+    first refused attempt, so a clean run never touches the database."""
+    opened: list[Callable[[Attempt], None]] = []
+
+    def record(attempt: Attempt) -> None:
+        if not opened:
+            from app.store import open_store
+
+            opened.append(store_recorder(open_store()))
+        opened[0](attempt)
+
+    return record
+
+
+# The standard library's own frames between the caller and the event say nothing useful.
+_LIBRARY_FILES = ("/socket.py", "/client.py", "/request.py", "/ftplib.py", "/smtplib.py")
+
+
 def _caller() -> str:
-    frames = traceback.extract_stack(limit=12)[:-3]
+    frames = traceback.extract_stack(limit=16)
     for frame in reversed(frames):
-        if "/socket.py" not in frame.filename and "guard.py" not in frame.filename:
+        if not frame.filename.endswith(_LIBRARY_FILES) and frame.filename != __file__:
             return f"{frame.filename}:{frame.lineno} in {frame.name}"
     return "unknown"

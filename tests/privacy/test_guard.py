@@ -11,7 +11,34 @@ from pathlib import Path
 
 import pytest
 
-from app.privacy.guard import decide, is_loopback
+from app.privacy import guard
+from app.privacy.guard import GUARDED_EVENTS, NetworkGuard, decide, is_loopback
+
+FAR = "203.0.113.7"  # TEST-NET-3: never routed, and never dialled outside an empty namespace
+
+# Every audit event CPython (3.11-3.13) raises before a name is resolved or a connection made,
+# with the arguments it passes (docs: "Audit events table"), aimed away and at loopback.
+EVENTS = {
+    "socket.getaddrinfo": ((FAR, 443, 0, 0, 0), ("localhost", 443, 0, 0, 0)),
+    "socket.gethostbyname": (("example.com",), ("localhost",)),  # also gethostbyname_ex
+    "socket.gethostbyaddr": ((FAR,), ("127.0.0.1",)),
+    "socket.getnameinfo": (((FAR, 80),), (("127.0.0.1", 80),)),
+    "socket.connect": ((None, (FAR, 443)), (None, ("127.0.0.1", 443))),
+    "socket.sendto": ((None, (FAR, 53)), (None, ("::1", 53, 0, 0))),
+    "socket.sendmsg": ((None, (FAR, 53)), (None, ("127.0.0.1", 53))),
+    "socket.bind": ((None, ("0.0.0.0", 8080)), (None, ("127.0.0.1", 0))),
+    "http.client.connect": ((None, "example.com", 80), (None, "localhost", 8080)),
+    "urllib.Request": (
+        ("https://huggingface.co/x?token=1", None, {}, "GET"),
+        ("http://127.0.0.1:8080/v1/models", None, {}, "GET"),
+    ),
+    "ftplib.connect": ((None, FAR, 21), (None, "127.0.0.1", 21)),
+    "smtplib.connect": ((None, "mail.example.com", 25), (None, "localhost", 25)),
+    "poplib.connect": ((None, FAR, 110), (None, "localhost", 110)),
+    "imaplib.open": ((None, FAR, 143), (None, "localhost", 143)),
+    "nntplib.connect": ((None, FAR, 119), (None, "localhost", 119)),
+    "telnetlib.Telnet.open": ((None, FAR, 23), (None, "localhost", 23)),
+}
 
 
 @pytest.mark.parametrize(
@@ -33,6 +60,56 @@ def test_decide_reads_each_event() -> None:
     assert not decide("socket.getaddrinfo", ("huggingface.co", 443, 0, 0, 0, 0))[0]
     assert decide("socket.getaddrinfo", ("localhost", 8080, 0, 0, 0, 0))[0]
     assert not decide("socket.sendto", (None, ("1.1.1.1", 53)))[0]
+
+
+def test_every_guarded_event_has_a_case_here() -> None:
+    assert set(EVENTS) == set(GUARDED_EVENTS)
+
+
+@pytest.mark.parametrize("event", sorted(EVENTS))
+def test_each_event_is_refused_away_and_allowed_at_loopback(event: str) -> None:
+    away, local = EVENTS[event]
+    allowed, destination = decide(event, away)
+    assert not allowed and destination
+    assert "token" not in destination  # a URL's query is not logged
+    assert decide(event, local)[0]
+
+
+def test_local_sockets_and_file_urls_stay_allowed() -> None:
+    import socket
+
+    unix = socket.socket(socket.AF_UNIX)
+    try:
+        assert decide("socket.connect", (unix, "/run/x.sock"))[0]
+        assert decide("socket.bind", (unix, b"\0abstract"))[0]
+    finally:
+        unix.close()
+    assert decide("urllib.Request", ("file:///etc/hosts", None, {}, None))[0]
+    assert decide("socket.getaddrinfo", (None, 0, 0, 0, 0))[0]  # passive: this machine
+
+
+def test_a_refusal_raises_and_is_recorded_with_its_caller() -> None:
+    seen: list[guard.Attempt] = []
+    hook = NetworkGuard()
+    hook.recorder = seen.append
+    with pytest.raises(PermissionError, match="blocked and logged"):
+        hook.hook("socket.gethostbyaddr", (FAR,))
+    hook.hook("socket.gethostbyaddr", ("127.0.0.1",))  # allowed: nothing recorded
+    hook.hook("os.listdir", ("/",))  # not a network event
+    (attempt,) = seen
+    assert attempt.event == "socket.gethostbyaddr" and attempt.destination == FAR
+    assert not attempt.allowed and "test_guard.py" in attempt.caller
+
+
+def test_the_user_allow_list_still_lets_a_configured_server_through() -> None:
+    try:
+        guard.allow_host("192.0.2.10")
+        assert decide("socket.connect", (None, ("192.0.2.10", 8080)))[0]
+        assert decide("socket.gethostbyaddr", ("192.0.2.10",))[0]
+        assert not decide("socket.connect", (None, (FAR, 8080)))[0]
+    finally:
+        guard.disallow_all()
+    assert not decide("socket.connect", (None, ("192.0.2.10", 8080)))[0]
 
 
 def _unshare_available() -> bool:
@@ -69,6 +146,23 @@ def test_guard_blocks_and_logs_inside_an_empty_namespace(tmp_path: Path) -> None
             print("RESOLVED")
         except PermissionError:
             print("BLOCKED-DNS")
+        import http.client, urllib.request
+        lookups = [
+            lambda: socket.gethostbyname("example.org"),
+            lambda: socket.gethostbyname_ex("example.net"),
+            lambda: socket.gethostbyaddr("203.0.113.8"),
+            lambda: socket.getnameinfo(("203.0.113.9", 80), 0),
+            lambda: http.client.HTTPConnection("203.0.113.10", 80, timeout=2).connect(),
+            lambda: urllib.request.urlopen("http://203.0.113.11/x", timeout=2),
+        ]
+        for call in lookups:
+            try:
+                call()
+                print("LEAKED")
+            except PermissionError:
+                print("BLOCKED-MORE")
+            except OSError as exc:  # a refusal wrapped by urllib
+                print("BLOCKED-MORE" if "blocked" in str(exc) else f"LEAKED {exc}")
         rows = core.store.query("SELECT event, destination, allowed, caller FROM network_log")
         for r in rows:
             print("LOG", r["event"], r["destination"], r["allowed"], r["caller"])
@@ -95,7 +189,10 @@ def test_guard_blocks_and_logs_inside_an_empty_namespace(tmp_path: Path) -> None
     out = proc.stdout
     assert "BLOCKED" in out and "CONNECTED" not in out
     assert "BLOCKED-DNS" in out and "RESOLVED" not in out
+    assert out.count("BLOCKED-MORE") == 6 and "LEAKED" not in out, out
     logs = [line for line in out.splitlines() if line.startswith("LOG")]
     assert any("203.0.113.7:443" in line and " 0 " in line for line in logs)
     assert any("example.com" in line for line in logs)
+    for name in ("example.org", "example.net", "203.0.113.8", "203.0.113.9", "203.0.113.10"):
+        assert any(name in line for line in logs), name
     assert all("127.0.0.1" not in line for line in logs)

@@ -1,0 +1,103 @@
+"""What every Hearth process does first: private file modes, and no leftovers of the user's text.
+
+`at_start` sets the umask (new files 0600, folders 0700), re-applies those modes to what is
+already there, removes temporary files an interrupted write left behind, and removes training
+job folders whose process is gone (a job folder holds the training split until it ends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from app import paths
+
+# Another Hearth process may be writing right now (the window while a command runs): only
+# leftovers older than this are someone's interrupted write.
+TEMP_MIN_AGE_S = 600.0
+# A job folder is created a moment before its process writes its pid file.
+JOB_MIN_AGE_S = 120.0
+PID_FILE = "child.pid"
+
+
+@dataclass(frozen=True)
+class StartReport:
+    modes_fixed: int
+    temp_files_removed: int
+    job_folders_removed: int
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def is_temp_file(path: Path) -> bool:
+    """Atomic writes go through `.NAME.RANDOM.tmp` beside the target (app/atomic.py)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def clean_temp_files(min_age_s: float = TEMP_MIN_AGE_S) -> int:
+    removed = 0
+    now = time.time()
+    for path in list(paths.walk_private()):
+        if not is_temp_file(path):
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_file() and now - path.stat().st_mtime >= min_age_s:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
+
+
+def job_is_running(folder: Path) -> bool:
+    try:
+        pid = int((folder / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return _alive(pid)
+
+
+def clean_stale_jobs(min_age_s: float = JOB_MIN_AGE_S) -> int:
+    """Remove job folders whose training process is gone (crash, kill, power loss)."""
+    jobs = paths.data_dir() / "jobs"
+    if not jobs.is_dir():
+        return 0
+    removed = 0
+    now = time.time()
+    for folder in jobs.iterdir():
+        with contextlib.suppress(OSError):
+            if not folder.is_dir():
+                folder.unlink()
+                removed += 1
+                continue
+            if job_is_running(folder) or now - folder.stat().st_mtime < min_age_s:
+                continue
+            shutil.rmtree(folder)
+            removed += 1
+    return removed
+
+
+def at_start() -> StartReport:
+    """Run once per process before anything is written; never stops Hearth from starting."""
+    paths.set_private_umask()
+    fixed = temps = jobs = 0
+    with contextlib.suppress(OSError):
+        fixed = paths.make_private()
+    with contextlib.suppress(OSError):
+        temps = clean_temp_files()
+    with contextlib.suppress(OSError):
+        jobs = clean_stale_jobs()
+    return StartReport(fixed, temps, jobs)

@@ -20,6 +20,7 @@ COMMANDS = [
     "feedback_cmd",
     "adapters_cmd",
     "engines_cmd",
+    "privacy_cmd",
 ]
 
 

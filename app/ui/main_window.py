@@ -90,6 +90,9 @@ class MainWindow(QMainWindow):
     def _core_ready(self, core: Any) -> None:
         self.refresh_conversations()
         self.memory_notices.attach(core)
+        from app.ui.engines_page import engine_label
+
+        self.status.set_engine(engine_label(core))
 
     # -- conversations ---------------------------------------------------------------------
     def refresh_conversations(self) -> None:
@@ -226,6 +229,9 @@ class MainWindow(QMainWindow):
     def _reply_failed(self, message: str) -> None:
         if self.live is not None:
             self.live.show_error(message)
+        from app.ui.engines_page import offer_fallback
+
+        offer_fallback(self, message)  # a server of the user's own failed: retry or go local
 
     def _reply_finished(self) -> None:
         self.worker = None

@@ -1,4 +1,5 @@
-"""The status bar: which model, whether it is ready, and how fast the last reply came."""
+"""The status bar: which model, whether it is ready, which engine answers, and how fast the
+last reply came."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ class StatusBar(QStatusBar):
         self.model.setObjectName("modelLabel")
         self.speed = QLabel("", self)
         self.speed.setObjectName("speedLabel")
+        # Which engine answers: the local model, or a server of the user's own.
+        self.engine = QLabel("", self)
+        self.engine.setObjectName("engineLabel")
         self.addWidget(self.dot)
         self.addWidget(self.model, 1)
+        self.addPermanentWidget(self.engine)
         self.addPermanentWidget(self.speed)
         self.state = "loading"
 
@@ -31,6 +36,10 @@ class StatusBar(QStatusBar):
         else:
             self.model.setText(text)
         self.model.setToolTip(self.model.text())
+
+    def set_engine(self, text: str) -> None:
+        self.engine.setText(text)
+        self.engine.setToolTip("The engine that answers your messages")
 
     def set_speed(self, tok_s: float, live: bool = False) -> None:
         self.speed.setText(f"{tok_s:.1f} tok/s" + (" …" if live else "") if tok_s > 0 else "")

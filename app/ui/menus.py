@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 TOOL_PAGES = {
     "memories": ("app.ui.memory_manager", "MemoryManager", "Memories"),
     "personalization": ("app.ui.personalization", "PersonalizationPage", "Personalization"),
+    "engines": ("app.ui.engines_page", "EnginesPage", "Engines"),
 }
 
 
@@ -45,6 +46,7 @@ def build_menus(window: Any) -> None:
     tools = bar.addMenu("&Tools")
     tools.addAction("Memories…", lambda: open_tool_page(window, "memories"))
     tools.addAction("Personalization…", lambda: open_tool_page(window, "personalization"))
+    tools.addAction("Engines…", lambda: open_tool_page(window, "engines"))
 
 
 def fill_models_menu(window: Any) -> None:

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     export.add_argument("--json", action="store_true")
     export.set_defaults(func=_export)
     delete = sub.add_parser("delete", help="delete one category: " + ", ".join(DEPENDS))
-    delete.add_argument("category", choices=sorted(DEPENDS), metavar="CATEGORY")
+    delete.add_argument("category", metavar="CATEGORY")
     delete.add_argument(
         "--remove-memories",
         action="store_true",
@@ -89,6 +89,8 @@ def _ask(prompt: str, expected: str) -> None:
 def _delete(args: argparse.Namespace) -> int:
     from app.privacy.controls import DEPENDS, delete_category
 
+    if args.category not in DEPENDS:
+        raise HearthError(f"no category {args.category!r}; choose one of: {', '.join(DEPENDS)}")
     if not args.yes:
         print(DEPENDS[args.category])
         _ask(f"Delete {args.category}? Type yes: ", "yes")

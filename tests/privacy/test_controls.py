@@ -184,5 +184,6 @@ def test_command_line_export_delete_and_wipe(
     assert "not confirmed" in capsys.readouterr().err
     assert main(["privacy", "delete", "feedback", "--yes"]) == 0
     assert main(["privacy", "delete", "nonsense", "--yes"]) == 2
+    assert "error: no category 'nonsense'" in capsys.readouterr().err
     assert main(["privacy", "wipe", "--yes"]) == 0
     assert scan(paths.data_dir().parent, (FEEDBACK, CHAT)) == {}

@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         if args.engine:
             from app.llm.remote_setup import choose
 
-            choose(core, args.engine, remember=False)
+            answering = choose(core, args.engine, remember=False)
+            if answering.plan is not None and answering.plan.message:
+                print(answering.plan.message, file=sys.stderr)
         core.engine.wait_loaded()
         for prompt in prompts:
             conv = args.conversation if args.prompt and args.conversation else None

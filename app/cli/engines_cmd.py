@@ -156,16 +156,30 @@ def check_server(servers: Servers, record: ServerRecord) -> list[str]:
 
 
 def _test(args: argparse.Namespace) -> int:
+    from app.llm.remote_setup import personal_adapter, plan_adapter
+
     with open_store() as store:
         servers = Servers(store)
         record = servers.get(args.name)
         models = check_server(servers, record)
+        plan = plan_adapter(record, personal_adapter(store), models)
     if args.json:
-        print_json({"name": record.name, "url": record.url, "ok": True, "models": models})
+        adapter = {"applies": plan.applies, "message": plan.message}
+        print_json(
+            {
+                "name": record.name,
+                "url": record.url,
+                "ok": True,
+                "models": models,
+                "adapter": adapter,
+            }
+        )
     else:
         print(f"{record.name} answers at {record.url}; its models:")
         for model in models:
             print(f"  {model}")
+        if plan.message:
+            print(plan.message)
     return 0
 
 

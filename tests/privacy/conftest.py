@@ -1,4 +1,4 @@
-"""A home that holds what a real session leaves behind, built once per module and copied into
+"""A home that holds what a real session leaves behind, built once per run and copied into
 each test's HEARTH_HOME: a chat turn on the real model with memory on, memories in the real
 embedder's index, feedback, an export, and (injected) leftovers an older Hearth or a crash
 could leave: a job folder with its training split and a manifest with held-back text."""
@@ -6,6 +6,7 @@ could leave: a job folder with its training split and a manifest with held-back 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,9 +31,37 @@ class Session:
     messages: int
     memories: int
     feedback: int
+    logs: list[str]  # every log record the session emitted, at DEBUG
 
 
 def _populate(home: Path) -> Session:
+    records = _Records()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(records)
+    root.setLevel(logging.DEBUG)
+    try:
+        counts = _chat_remember_and_rate(home)
+    finally:
+        root.removeHandler(records)
+        root.setLevel(previous)
+    return Session(home, counts["conversations"], counts["messages"], counts["memories"],
+                   counts["feedback"], records.lines)  # fmt: skip
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.lines.append(text)
+
+
+def _chat_remember_and_rate(home: Path) -> dict[str, int]:
     from app import paths
     from app.core import Core
     from app.privacy.export import export_all
@@ -66,8 +95,7 @@ def _populate(home: Path) -> Session:
             }
         finally:
             core.close()
-    return Session(home, counts["conversations"], counts["messages"], counts["memories"],
-                   counts["feedback"])  # fmt: skip
+    return counts
 
 
 def _leftovers(core: object) -> None:
@@ -89,7 +117,7 @@ def _leftovers(core: object) -> None:
     (job / "spec.json").write_text(json.dumps({"split": {"train": [{"prompt": LEFTOVER}]}}))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def session_template(tmp_path_factory: pytest.TempPathFactory) -> Session:
     return _populate(tmp_path_factory.mktemp("privacy-session"))
 

@@ -50,6 +50,17 @@ def test_the_session_really_left_its_text_in_the_files(session: Session, hearth_
     assert {h for hits in found.values() for h in hits} == {s.lower() for s in SECRETS}, found
 
 
+def test_no_log_record_holds_the_users_text(session: Session) -> None:
+    leaks = [line for line in session.logs if any(s.lower() in line.lower() for s in SECRETS)]
+    assert leaks == []
+
+
+def test_every_file_and_folder_of_a_session_is_private(session: Session) -> None:
+    from tests.privacy.test_hygiene import assert_private
+
+    assert_private(session.template)
+
+
 def test_export_holds_everything_and_reads_back(store: Any, session: Session, tmp_path: Path):
     seen: list[tuple[int, int, str]] = []
     result = export_all(store, tmp_path / "mine.zip", progress=lambda *a: seen.append(a))

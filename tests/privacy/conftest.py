@@ -24,6 +24,23 @@ LEFTOVER = "Snorkelwhip"
 SECRETS = (CHAT, REMEMBERED, FEEDBACK, LEFTOVER)
 
 
+def assert_private(home: Path) -> None:
+    """Every folder under `home` is 0700 and every file 0600."""
+    import os
+    import stat
+
+    from app import paths
+
+    loose = {}
+    for folder, dirs, files in os.walk(home):
+        for name in dirs + files:
+            path = Path(folder) / name
+            want = paths.DIR_MODE if path.is_dir() else paths.FILE_MODE
+            if stat.S_IMODE(path.lstat().st_mode) != want:
+                loose[str(path.relative_to(home))] = oct(stat.S_IMODE(path.lstat().st_mode))
+    assert not loose, loose
+
+
 @dataclass(frozen=True)
 class Session:
     template: Path

@@ -15,7 +15,15 @@ from app import paths
 from app.errors import HearthError
 from app.privacy import controls, retention
 from app.privacy.export import export_all, verify
-from tests.privacy.conftest import CHAT, FEEDBACK, LEFTOVER, REMEMBERED, SECRETS, Session
+from tests.privacy.conftest import (
+    CHAT,
+    FEEDBACK,
+    LEFTOVER,
+    REMEMBERED,
+    SECRETS,
+    Session,
+    assert_private,
+)
 
 
 @pytest.fixture
@@ -56,8 +64,6 @@ def test_no_log_record_holds_the_users_text(session: Session) -> None:
 
 
 def test_every_file_and_folder_of_a_session_is_private(session: Session) -> None:
-    from tests.privacy.test_hygiene import assert_private
-
     assert_private(session.template)
 
 

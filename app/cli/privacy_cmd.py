@@ -48,12 +48,14 @@ def register(subparsers: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from app.privacy import inventory, network
+    from app import paths
+    from app.privacy import encryption, inventory, network
 
     found = inventory.build()
     proof = network.proof()
+    disk = encryption.status(paths.data_dir())
     if args.json:
-        print_json({**found.to_dict(), "network": proof.to_dict()})
+        print_json({**found.to_dict(), "network": proof.to_dict(), "encryption": disk.to_dict()})
         return 0
     for cat in found.categories:
         dates = f"  {cat.oldest[:10]} .. {cat.newest[:10]}" if cat.oldest and cat.newest else ""
@@ -61,6 +63,9 @@ def _report(args: argparse.Namespace) -> int:
         print(f"{cat.title:46} {size:>10} {cat.count:>7} {cat.unit}{dates}")
     print(f"{'Total':46} {inventory.human_size(found.total_bytes):>10}")
     print(proof.summary)
+    print(f"disk encryption: {disk.state} ({disk.detail})")
+    if disk.advice:
+        print(disk.advice)
     for path in found.unclaimed:
         print(f"unexpected file: {path}", file=sys.stderr)
     return 0

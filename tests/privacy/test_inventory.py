@@ -96,3 +96,4 @@ def test_report_json_from_the_command_line(
     assert by_key["feedback"]["count"] == session.feedback
     assert report["network"]["refused"] == 0
     assert report["network"]["summary"].startswith("0 attempts")
+    assert report["encryption"]["state"] in ("encrypted", "not encrypted", "unknown")

@@ -211,3 +211,11 @@ class Servers:
             yield
         finally:
             self.sync_guard()
+
+
+def what_leaves(store: Store) -> str | None:
+    """For the privacy page: what leaves this computer now, and to where (None: nothing)."""
+    record = Servers(store).active()
+    if record is None:
+        return None
+    return f"your prompts, recalled memories and preferences, to {record.name} ({record.host})"

@@ -40,7 +40,8 @@ def engine_label(core: Any) -> str:
     answering = getattr(core, "answering", None)
     if answering is None or not answering.remote:
         return "Local model"
-    return f"Answers: {answering.describe()}"
+    mine = " with your adapter" if answering.plan is not None and answering.plan.applies else ""
+    return f"Answers: {answering.describe()}{mine}"
 
 
 class EnginesPage(QWidget):

@@ -195,3 +195,17 @@ def test_a_turn_the_server_breaks_off_keeps_the_partial_answer(
     finally:
         core.close()
         srv.stop()
+
+
+def test_what_leaves_names_the_server_in_use(store: Store) -> None:
+    from app.llm.servers import what_leaves
+
+    servers = Servers(store)
+    servers.add("desk", HOME_SERVER)
+    assert what_leaves(store) is None  # added, not in use: nothing leaves
+    servers.use("desk")
+    assert what_leaves(store) == (
+        "your prompts, recalled memories and preferences, to desk (192.0.2.10)"
+    )
+    servers.use("local")
+    assert what_leaves(store) is None

@@ -20,6 +20,7 @@ TOOL_PAGES = {
     "memories": ("app.ui.memory_manager", "MemoryManager", "Memories"),
     "personalization": ("app.ui.personalization", "PersonalizationPage", "Personalization"),
     "engines": ("app.ui.engines_page", "EnginesPage", "Engines"),
+    "privacy": ("app.ui.privacy_page", "PrivacyPage", "Privacy"),
 }
 
 
@@ -47,6 +48,7 @@ def build_menus(window: Any) -> None:
     tools.addAction("Memories…", lambda: open_tool_page(window, "memories"))
     tools.addAction("Personalization…", lambda: open_tool_page(window, "personalization"))
     tools.addAction("Engines…", lambda: open_tool_page(window, "engines"))
+    tools.addAction("Privacy…", lambda: open_tool_page(window, "privacy"))
 
 
 def fill_models_menu(window: Any) -> None:

@@ -30,6 +30,6 @@ def test_tool_menu_entries_exist(make_window):
     window = make_window(open_core=False)
     menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}
     tools = [a.text() for a in menus["Tools"].actions()]
-    assert tools == ["Memories…", "Personalization…", "Engines…"]
+    assert tools == ["Memories…", "Personalization…", "Engines…", "Privacy…"]
     files = [a.text() for a in menus["File"].actions() if a.text()]
     assert "Add model…" in files and "Models" in files

@@ -31,7 +31,7 @@ CATEGORIES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "logs": ("Logs", (), "files"),
     "exports": ("Exports", (), "files"),
     "network": ("Network log", ("network_log",), "refused attempts"),
-    "database": ("Database file (free pages, write-ahead log)", (), "files"),
+    "database": ("Database file (free space, log)", (), "files"),
 }
 # Folders under the data folder, each owned by one category.
 _DATA_FOLDERS = {

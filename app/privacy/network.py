@@ -48,7 +48,8 @@ class Proof:
     def summary(self) -> str:
         since = f" since {self.since[:10]}" if self.since else " since install"
         noun = "attempt" if self.refused == 1 else "attempts"
-        return f"{self.refused} {noun} to reach the network{since}; each was refused and logged"
+        text = f"{self.refused} {noun} to reach the network{since}"
+        return text if self.refused == 0 else f"{text}; each was refused and logged"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -105,6 +105,7 @@ class PrivacyPage(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
         self.proof = QLabel()
         self.flags = QLabel()
         self.disk = QLabel()

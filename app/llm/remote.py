@@ -9,8 +9,11 @@ network guard does, from the servers the user added (`app.llm.servers`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -188,11 +191,13 @@ class RemoteEngine:
         if json_schema is not None:
             body["response_format"] = {"type": "json_object", "schema": json_schema}
         response: httpx.Response | None = None
+        watch: _CancelWatch | None = None
         finished = False
         try:
             response = self._open_stream(body, cancel)
             if response is None:
                 return
+            watch = _CancelWatch(cancel, response)
             for data in _sse_data(response.iter_lines()):
                 if cancel.cancelled:
                     break
@@ -212,9 +217,13 @@ class RemoteEngine:
                 if not finished:
                     raise httpx.RemoteProtocolError("the answer ended without its last message")
         except httpx.TimeoutException as exc:
+            if cancel.cancelled:
+                return  # the watch shut the connection: a stop, not a failure
             stats.finish_reason = CUT_OFF if stats.tokens else stats.finish_reason
             raise RemoteError(self._slow_message(stats.tokens)) from exc
         except httpx.HTTPError as exc:
+            if cancel.cancelled:
+                return
             stats.finish_reason = CUT_OFF if stats.tokens else stats.finish_reason
             if stats.tokens:
                 raise RemoteError(
@@ -224,6 +233,8 @@ class RemoteEngine:
             raise RemoteError(f"{self.name} ({self.url}) broke off: {_reason(exc)}") from exc
         finally:
             stats.cancelled = cancel.cancelled or not finished
+            if watch is not None:
+                watch.stop()
             if response is not None:
                 response.close()
             if stats.tokens == 0:
@@ -324,6 +335,37 @@ class RemoteEngine:
 
     def close(self) -> None:
         self._client.close()
+
+
+class _CancelWatch:
+    """While a reply streams, a cancel also shuts the connection down, so a read blocked on a
+    silent server returns at once instead of after the read timeout (closing the socket from
+    another thread would not wake that read; shutting it down does)."""
+
+    def __init__(self, cancel: CancelToken, response: httpx.Response) -> None:
+        self._done = threading.Event()
+        stream = response.extensions.get("network_stream")
+        get = getattr(stream, "get_extra_info", None)
+        self._sock: socket.socket | None = get("socket") if callable(get) else None
+        self._thread: threading.Thread | None = None
+        if self._sock is not None:
+            self._thread = threading.Thread(
+                target=self._run, args=(cancel,), name="hearth-remote-cancel", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self, cancel: CancelToken) -> None:
+        while not self._done.wait(0.05):
+            if cancel.cancelled:
+                with contextlib.suppress(OSError):
+                    assert self._sock is not None
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(5)
 
 
 def _sse_data(lines: Iterator[str]) -> Iterator[str]:

@@ -103,9 +103,11 @@ class LlamaServer:
 
 
 class SilentServer:
-    """Accepts every connection, reads what is sent, and never answers."""
+    """Accepts every connection and never answers; or, given `first_words`, answers a chat
+    with the headers and those words, then falls silent (a server that hangs mid-answer)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_words: str | None = None) -> None:
+        self.first_words = first_words
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen()
@@ -121,6 +123,27 @@ class SilentServer:
             except OSError:
                 return
             self.accepted.append(conn)
+            if self.first_words is not None:
+                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while request := conn.recv(65536):
+                if request.startswith(b"GET /v1/models"):
+                    body = json.dumps({"data": [{"id": "stalling"}]}).encode()
+                    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n"
+                    conn.sendall(head.encode() + body)
+                    continue
+                chunk = {"choices": [{"delta": {"content": self.first_words}}]}
+                event = f"data: {json.dumps(chunk)}\n\n".encode()
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
+                    + f"{len(event):x}\r\n".encode()
+                    + event
+                    + b"\r\n"
+                )
+                return  # and never another byte
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

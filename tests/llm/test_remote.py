@@ -196,3 +196,30 @@ def test_a_busy_server_is_retried_before_giving_up() -> None:
     with pytest.raises(RemoteError, match="HTTP 503"):
         engine.models()
     engine.close()
+
+
+def test_stop_is_at_once_even_when_the_server_falls_silent_mid_answer() -> None:
+    import threading
+
+    silent = SilentServer(first_words="Once upon")
+    # An hour's read timeout: only the cancel can end this reply early.
+    options = RemoteOptions(read_timeout_s=3600.0, retries=0)
+    engine = RemoteEngine(silent.url, name="desk", options=options)
+    cancel = CancelToken()
+    stats = GenerationStats()
+    received: list[str] = []
+
+    def reply() -> None:
+        for chunk in engine.chat(HELLO, max_tokens=50, cancel=cancel, stats=stats):
+            received.append(chunk)
+            cancel.cancel()  # the user presses Stop while the server says nothing more
+
+    worker = threading.Thread(target=reply, daemon=True)
+    worker.start()
+    worker.join(60)  # a hang detector, not a timing: without the stop this waits an hour
+    hung = worker.is_alive()
+    engine.close()
+    silent.close()
+    assert not hung, "the stop waited for the silent server"
+    assert received == ["Once upon"]
+    assert stats.cancelled and stats.finish_reason != CUT_OFF  # a stop, not a failure

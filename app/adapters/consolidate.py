@@ -92,7 +92,7 @@ def merge_versions(
     result.report.retained = {
         str(e["id"]): share for e in effects if (share := kept_share(e)) is not None
     }
-    held = [row for v in parents for row in v.manifest.get("dataset", {}).get("held_back", [])]
+    held = [i for v in parents for i in held_back_ids(v.manifest)]
     manifest = {
         "format": "hearth-adapter/1",
         "name": name,
@@ -105,7 +105,7 @@ def merge_versions(
         "targets": sorted(result.adapter.tensors),
         "parents": list(ids),
         "merge": result.report.to_dict(),
-        "dataset": {"held_back": held, "held_examples": len(held)},
+        "dataset": {"held_back_ids": held, "held_examples": len(held)},
         "evaluation": _figures(effects, ratio),
         "gate": {"passed": passed, "reason": reason},
     }
@@ -198,6 +198,30 @@ def _figures(effects: Sequence[dict[str, Any]], ratio: float | None) -> dict[str
     return figures
 
 
+def held_back_ids(manifest: dict[str, Any]) -> list[int]:
+    """Feedback ids of an adapter's held-back examples (older manifests kept rows with text)."""
+    data = manifest.get("dataset", {})
+    if "held_back_ids" in data:
+        return [int(i) for i in data["held_back_ids"]]
+    rows = data.get("held_back", [])
+    return [int(r["feedback_id"]) for r in rows if isinstance(r, dict) and r.get("feedback_id")]
+
+
+def held_examples(service: Any, manifest: dict[str, Any]) -> list[Any]:
+    """The held-back examples, read from the feedback they came from; feedback the user has
+    deleted is gone from here too. A manifest from before ids still carries its rows."""
+    from app.adapters.dataset import examples_from_feedback
+    from app.adapters.merge import retention
+
+    if "held_back_ids" not in manifest.get("dataset", {}):
+        return retention.held_examples(manifest)
+    ids = held_back_ids(manifest)
+    wanted = set(ids)
+    items = [f for f in service.feedback.list() if f.id in wanted]
+    found = {e.feedback_id: e for e in examples_from_feedback(items)}
+    return [found[i] for i in ids if i in found]
+
+
 def _current_preference(service: Any, new_id: int) -> int | None:
     """The preference adapter the new one merges into: the active one, or if the new adapter
     was already activated by its gate, whatever was active before it."""
@@ -225,7 +249,7 @@ def _evaluate(
     system = getattr(getattr(service.core, "settings", None), "system_prompt", None)
     scorer = LlamaScorer(service.base_model().path, n_threads=1)
     try:
-        triples = [(v.id, Path(v.path), retention.held_examples(v.manifest)) for v in parents]
+        triples = [(v.id, Path(v.path), held_examples(service, v.manifest)) for v in parents]
         effects = retention.measure(scorer, merged, triples, system)
         ratio = retention.neutral_ratio(scorer, merged)
     finally:

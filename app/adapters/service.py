@@ -44,6 +44,11 @@ class TrainOutcome:
         return asdict(self)
 
 
+def held_ids(examples: list[dataset.Example]) -> list[int]:
+    """The feedback ids of held-back examples: what a manifest keeps instead of their text."""
+    return [e.feedback_id for e in examples if e.feedback_id is not None]
+
+
 class AdapterService:
     def __init__(self, core: Any) -> None:
         self.core = core
@@ -198,20 +203,25 @@ class AdapterService:
         if listening:
             self.engine.add_busy_listener(job.on_busy)
         try:
-            job.start()
-            if listening and getattr(self.engine, "busy", False):
-                job.pause()
-            if on_started is not None:
-                on_started(job)
-            result = job.wait(cancel)
+            try:
+                job.start()
+                if listening and getattr(self.engine, "busy", False):
+                    job.pause()
+                if on_started is not None:
+                    on_started(job)
+                result = job.wait(cancel)
+            finally:
+                if listening:
+                    self.engine.remove_busy_listener(job.on_busy)
+                self.job = None
+            return self._register(name, job_dir, result, split, base, options)
         finally:
-            if listening:
-                self.engine.remove_busy_listener(job.on_busy)
-            self.job = None
-        outcome = self._register(name, job_dir, result, split, base, options)
-        if outcome.status != "refused" and not options.keep_arrays:
-            shutil.rmtree(job_dir, ignore_errors=True)
-        return outcome
+            # The job folder held the training split (the user's text): gone whatever the
+            # outcome. Tests keep the arrays (never the split) for the parity checks.
+            if options.keep_arrays:
+                (job_dir / "spec.json").unlink(missing_ok=True)
+            else:
+                shutil.rmtree(job_dir, ignore_errors=True)
 
     def _free_threads(self) -> int:
         cores = os.cpu_count() or 1
@@ -237,7 +247,8 @@ class AdapterService:
             "rank": result["rank"],
             "alpha": result["alpha"],
             "targets": result["targets"],
-            "dataset": {**split.summary(), "held_back": [asdict(e) for e in split.held]},
+            # Ids and counts only: the held-back examples stay in the database (feedback ids).
+            "dataset": {**split.summary(), "held_back_ids": held_ids(split.held)},
             "training": result["training"],
             "export_s": result.get("export_s"),
             "options": options.to_dict(),

@@ -9,6 +9,7 @@ llama.cpp and measures the evaluation figures; it prints one JSON object per lin
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import sys
@@ -276,7 +277,14 @@ def exit_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     exit_with_parent()
-    spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    from app.privacy import guard, hygiene
+
+    # Offline, guarded and private (umask 077) like the app, before torch is imported.
+    guard.install(guard.lazy_store_recorder(), tidy=False)
+    spec_path = Path(args[0])
+    (spec_path.parent / hygiene.PID_FILE).write_text(str(os.getpid()))
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    spec_path.unlink(missing_ok=True)  # the training split (user text) lives on in memory only
     try:
         result = run(spec)
     except Exception as exc:  # reported to the app as a message; the app stays untouched

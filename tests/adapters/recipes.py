@@ -47,6 +47,7 @@ def hearth_home(home: Path) -> Iterator[None]:
 
 def train_ahoy(home: Path) -> AhoyAdapter:
     """Train the "Ahoy!" adapter through AdapterService in `home` (arrays kept for parity)."""
+    from app.adapters.consolidate import held_examples
     from app.adapters.train import TrainOptions
     from app.core import Core
 
@@ -57,12 +58,52 @@ def train_ahoy(home: Path) -> AhoyAdapter:
             service.feedback.import_jsonl(DATA)
             outcome = service.train(TrainOptions(steps=STEPS, threads=1, keep_arrays=True))
             version = service.versions.get(outcome.adapter_id)
-            held = [e["prompt"] for e in version.manifest["dataset"]["held_back"]]
+            held = [e.prompt for e in held_examples(service, version.manifest)]
             base_model = service.base_model().path
         finally:
             core.close()
     assert version.path is not None, outcome.reason
     return AhoyAdapter(outcome, version.path, held, base_model)
+
+
+def source_feedback(adapter: Path) -> list[dict[str, Any]]:
+    """The held-back feedback rows of an adapter trained in another test home (its manifest
+    keeps only their ids; the rows are in that home's database), in the manifest's order."""
+    import sqlite3
+
+    from app.adapters import export
+    from app.adapters.consolidate import held_back_ids
+
+    ids = held_back_ids(export.read_manifest(adapter))
+    database = adapter.resolve().parents[1] / "hearth.db"  # HOME/data/adapters/NAME.gguf
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = {r["id"]: dict(r) for r in conn.execute("SELECT * FROM feedback")}
+    finally:
+        conn.close()
+    return [rows[i] for i in ids if i in rows]
+
+
+def adopt(service: Any, adapter: Path, folder: Path) -> int:
+    """Import an adapter trained in another test home together with its held-back feedback,
+    as if the user had trained it here: the feedback is added to this home and the imported
+    manifest points at the new ids. `folder` holds the rewritten copy."""
+    from app.adapters import export
+
+    new_ids = [
+        service.feedback.add(
+            r["prompt"], r["response"], correction=r["correction"], rating=r["rating"]
+        )
+        for r in source_feedback(adapter)
+    ]
+    manifest = export.read_manifest(adapter)
+    manifest["dataset"] = {**manifest.get("dataset", {}), "held_back_ids": new_ids}
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / adapter.name
+    copy.write_bytes(adapter.read_bytes())
+    export.write_manifest(copy, manifest)
+    return int(service.import_file(copy))
 
 
 def first_sentence(text: str) -> str:

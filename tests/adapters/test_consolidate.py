@@ -17,6 +17,7 @@ import pytest
 from app.adapters.consolidate import (
     MIN_RETAINED,
     consolidate,
+    held_examples,
     judge,
     kept_share,
     merge_versions,
@@ -25,7 +26,7 @@ from app.adapters.merge import make_options
 from app.adapters.merge.lineage import lineage
 from app.core import Core
 from tests.adapters.conftest import STYLE, Trained, greedy
-from tests.adapters.recipes import train_short
+from tests.adapters.recipes import adopt, train_short
 
 
 def test_judge_names_the_parent_that_lost_its_effect() -> None:
@@ -43,11 +44,11 @@ def test_judge_names_the_parent_that_lost_its_effect() -> None:
 
 
 def test_merge_of_two_copies_keeps_everything_and_records_lineage(
-    core: Any, trained: Trained
+    core: Any, trained: Trained, tmp_path: Path
 ) -> None:
     service = core.adapters
-    first = service.import_file(trained.adapter)
-    second = service.import_file(trained.adapter)
+    first = adopt(service, trained.adapter, tmp_path / "first")
+    second = adopt(service, trained.adapter, tmp_path / "second")
     options = make_options("linear", weights=[0.5, 0.5], rank=8)
     outcome = merge_versions(service, [first, second], "linear", options, activate=True)
     assert outcome.passed and outcome.activated, outcome.reason
@@ -71,12 +72,12 @@ def test_merge_of_two_copies_keeps_everything_and_records_lineage(
 
 
 def test_consolidation_that_loses_an_effect_keeps_the_previous_adapter(
-    core: Any, trained: Trained
+    core: Any, trained: Trained, tmp_path: Path
 ) -> None:
     service = core.adapters
-    previous = service.import_file(trained.adapter)
+    previous = adopt(service, trained.adapter, tmp_path / "previous")
     service.activate(previous)
-    new = service.import_file(trained.adapter)
+    new = adopt(service, trained.adapter, tmp_path / "new")
     # Fault injected through the options: weights that cancel the two deltas exactly.
     cancelling = make_options("linear", weights=[1.0, -1.0], rank=8)
     outcome = consolidate(service, new, method="linear", options=cancelling)
@@ -110,17 +111,17 @@ def short_adapter(trained: Trained, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_two_preferences_both_show_after_consolidation(
-    trained: Trained, short_adapter: Path
+    trained: Trained, short_adapter: Path, tmp_path: Path
 ) -> None:
     opened = Core.open(load_model=True, n_threads=1)
     try:
         opened.engine.wait_loaded()
         service = opened.adapters
         system = opened.settings.system_prompt
-        ahoy = service.import_file(trained.adapter)
-        new = service.import_file(short_adapter)
-        held = service.versions.get(new).manifest["dataset"]["held_back"]
-        prompts = list(dict.fromkeys(trained.held_prompts + [e["prompt"] for e in held]))
+        ahoy = adopt(service, trained.adapter, tmp_path / "ahoy")
+        new = adopt(service, short_adapter, tmp_path / "short")
+        held = held_examples(service, service.versions.get(new).manifest)
+        prompts = list(dict.fromkeys(trained.held_prompts + [e.prompt for e in held]))
 
         def answers() -> list[str]:
             return [greedy(opened.engine, p, system, max_tokens=120) for p in prompts]

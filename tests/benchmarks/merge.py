@@ -65,10 +65,24 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+def held_from_home(adapter: Path) -> list[Any]:
+    """An adapter's held-back examples: from its home's feedback (manifests keep only ids), or
+    the rows a manifest written before ids carried."""
+    from app.adapters import export
+    from app.adapters.dataset import Example
+    from app.adapters.merge import retention
+    from tests.adapters.recipes import source_feedback
+
+    manifest = export.read_manifest(adapter)
+    if "held_back_ids" not in manifest.get("dataset", {}):
+        return retention.held_examples(manifest)
+    rows = source_feedback(adapter)
+    return [Example(r["prompt"], r["correction"] or r["response"], r["id"]) for r in rows]
+
+
 def real_retention(files: list[Path], rank: int) -> dict[str, Any]:
     """Each method's smallest parent-effect retention for two real adapters of the default
     model, measured through llama.cpp on each parent's held-back examples."""
-    from app.adapters import export
     from app.adapters.consolidate import DEFAULT_METHOD, kept_share
     from app.adapters.lora_file import base_model_info
     from app.adapters.merge import make_options, retention
@@ -79,9 +93,7 @@ def real_retention(files: list[Path], rank: int) -> dict[str, Any]:
     model = packaged_default_model()
     info = base_model_info(model)
     parents = [read_lora(f, info) for f in files]
-    triples = [
-        (i, f, retention.held_examples(export.read_manifest(f))) for i, f in enumerate(files)
-    ]
+    triples = [(i, f, held_from_home(f)) for i, f in enumerate(files)]
     plans = {
         "cat": make_options("cat"),
         "linear": make_options("linear", rank=rank),

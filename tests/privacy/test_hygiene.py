@@ -1,0 +1,171 @@
+"""Hygiene: private modes, no leftovers of the user's text (temp files, job folders, manifests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import paths
+from app.privacy import hygiene
+from tests.privacy.conftest import assert_private
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def loose_umask() -> Iterator[None]:
+    """A process started with the usual 022, as Hearth's files were written before."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_start_makes_old_files_private_and_new_ones_are_born_private(
+    hearth_home: Path, loose_umask: None
+) -> None:
+    (paths.adapters_dir() / "a.gguf").write_bytes(b"x")
+    (paths.config_dir() / "settings.json").write_text("{}")
+    (paths.logs_dir() / "old.log").write_text("x")
+    nested = paths.data_dir() / "index" / "deep"
+    nested.mkdir(parents=True)
+    (nested / "f.bin").write_bytes(b"1")
+    assert stat.S_IMODE((paths.adapters_dir() / "a.gguf").stat().st_mode) == 0o644
+    report = hygiene.at_start()
+    assert report.modes_fixed >= 5
+    assert_private(hearth_home)
+    # After start-up the umask covers what anyone in the process writes (SQLite, llama.cpp).
+    from app.store import open_store
+
+    with open_store() as store:
+        store.execute("INSERT INTO state(key, value) VALUES ('x', 'y')")
+        assert Path(f"{store.path}-wal").exists()
+        assert_private(hearth_home)
+    (paths.exports_dir() / "new.zip").write_bytes(b"z")
+    assert_private(hearth_home)
+
+
+def test_leftover_temp_files_are_removed_but_a_write_in_progress_is_not(
+    hearth_home: Path,
+) -> None:
+    old = paths.adapters_dir() / ".personal-1.gguf.k2j3.tmp"
+    old.write_bytes(b"half an adapter")
+    fresh = paths.data_dir() / ".hearth.db.abcd.tmp"
+    fresh.write_bytes(b"being written")
+    keep = paths.adapters_dir() / "personal-1.gguf"
+    keep.write_bytes(b"whole")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    assert hygiene.clean_temp_files() == 1
+    assert not old.exists() and fresh.exists() and keep.exists()
+
+
+def test_job_folders_of_dead_processes_are_removed(hearth_home: Path) -> None:
+    jobs = paths.jobs_dir()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    ).stdout.strip()
+    crashed, running, starting = jobs / "crashed", jobs / "running", jobs / "starting"
+    for folder in (crashed, running, starting):
+        folder.mkdir()
+        (folder / "spec.json").write_text('{"split": "the user\'s text"}')
+    (crashed / hygiene.PID_FILE).write_text(dead)
+    (running / hygiene.PID_FILE).write_text(str(os.getpid()))
+    an_hour_ago = time.time() - 3600
+    for folder in (crashed, running):
+        os.utime(folder, (an_hour_ago, an_hour_ago))
+    assert hygiene.clean_stale_jobs() == 1
+    assert not crashed.exists() and running.exists() and starting.exists()
+
+
+def test_training_child_is_guarded_private_and_drops_its_spec(hearth_home: Path) -> None:
+    job = paths.jobs_dir() / "personal-test"
+    job.mkdir()
+    spec = job / "spec.json"
+    spec.write_text(json.dumps({"out_dir": str(job), "split": {"train": [], "held": []}}))
+    script = (
+        "import os, sys\n"
+        "from app.adapters import train_job\n"
+        "from app.privacy import guard\n"
+        "os.umask(0o022)\n"
+        "code = train_job.main([sys.argv[1]])\n"
+        "print(code, guard._guard is not None, oct(os.umask(0)), os.environ['HF_HUB_OFFLINE'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(spec)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    lines = proc.stdout.strip().splitlines()
+    assert json.loads(lines[0])["event"] == "error"  # the spec names no model: it stops early
+    assert lines[-1] == "1 True 0o77 1", proc.stderr
+    assert not spec.exists()  # the training split is read once, then only held in memory
+    assert (job / hygiene.PID_FILE).read_text().strip().isdigit()
+
+
+def test_a_cancelled_training_leaves_no_job_folder(hearth_home: Path) -> None:
+    from app.adapters.train import TrainOptions
+    from app.core import Core
+    from app.errors import Cancelled
+
+    core = Core.open(load_model=False)
+    try:
+        service = core.adapters
+        for i in range(5):
+            service.feedback.add(f"question {i}", f"answer {i}", correction=f"better {i}")
+        with pytest.raises(Cancelled):
+            service.train(TrainOptions(steps=5, threads=1), on_started=lambda job: job.cancel())
+    finally:
+        core.close()
+    assert list(paths.jobs_dir().iterdir()) == []
+
+
+def test_manifests_keep_feedback_ids_and_counts_not_text(hearth_home: Path) -> None:
+    from app.adapters import dataset
+    from app.adapters.consolidate import held_examples
+    from app.adapters.train import TrainOptions
+    from app.core import Core
+
+    core = Core.open(load_model=False)
+    try:
+        service = core.adapters
+        for i in range(10):
+            service.feedback.add(f"private question {i}", f"answer {i}", correction=f"mine {i}")
+        split = dataset.build(service.feedback.list(), 0.2)
+        result: dict[str, Any] = {
+            "parity": {"passed": False, "reason": "injected"},
+            "architecture": "llama",
+            "rank": 8,
+            "alpha": 16.0,
+            "targets": [],
+            "training": {},
+        }
+        base = service.base_model()
+        outcome = service._register("personal-x", hearth_home, result, split, base, TrainOptions())
+        manifest = service.versions.get(outcome.adapter_id).manifest
+        text = json.dumps(manifest)
+        assert "private question" not in text and "mine " not in text
+        ids = manifest["dataset"]["held_back_ids"]
+        assert len(ids) == manifest["dataset"]["held_examples"] == len(split.held) == 2
+        # The examples are read back from the feedback; deleted feedback is gone from them.
+        assert [e.prompt for e in held_examples(service, manifest)] == [
+            e.prompt for e in split.held
+        ]
+        core.store.execute("DELETE FROM feedback WHERE id = ?", (ids[0],))
+        assert len(held_examples(service, manifest)) == 1
+    finally:
+        core.close()

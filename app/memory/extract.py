@@ -8,6 +8,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from app.memory import rules
 from app.memory.records import KINDS
 
 
@@ -38,8 +39,12 @@ def register(cls: type[Extractor]) -> type[Extractor]:
     return cls
 
 
+# "Mr. Okafor", "Dr. Haruto": a title's full stop does not end the sentence.
+_TITLES = r"(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bMrs\.)(?<!\bProf\.)"
+
+
 def sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?;])\s+|\n+", text.strip())
+    parts = re.split(_TITLES + r"(?<=[.!?;])\s+|\n+", text.strip())
     return [p.strip() for p in parts if p.strip()]
 
 
@@ -91,109 +96,56 @@ _PREFERS = re.compile(
     r"\b(i (?:really )?(?:like|love|prefer|enjoy|hate|dislike|don't like))\b", re.I
 )
 
-_PEOPLE = (
-    r"sister|brother|mother|mom|mum|father|dad|wife|husband|partner|son|daughter|friend|"
-    r"best friend|boss|dog|cat|girlfriend|boyfriend|grandmother|grandfather|aunt|uncle|cousin"
-)
-# (pattern, kind, subject template); subjects name the slot so a new value replaces the old one.
-_RULES: list[tuple[re.Pattern[str], str, str]] = [
-    (
-        re.compile(r"\bmy (?P<rel>[a-z' ]{2,30}?)(?:'s name)? is (?:called|named) (?P<v>.+)", re.I),
-        "fact",
-        "{rel} name",
-    ),
-    (re.compile(r"\bmy (?P<rel>[a-z' ]{2,30}?)'s name is (?P<v>.+)", re.I), "fact", "{rel} name"),
-    (re.compile(r"\bmy (?P<rel>[a-z' ]{2,30}?) is (?P<v>.+)", re.I), "fact", "{rel}"),
-    (re.compile(r"\bmy (?P<rel>" + _PEOPLE + r")\b.{3,}", re.I), "fact", ""),
-    (re.compile(r"\bi(?:'m| am) allergic to (?P<v>.+)", re.I), "fact", "allergy {v}"),
-    (re.compile(r"\bi (?:live|reside) in (?P<v>.+)", re.I), "fact", "home city"),
-    (
-        re.compile(r"\bi(?:'ve| have)? (?:just )?(?:moved|relocated) to (?P<v>.+)", re.I),
-        "fact",
-        "home city",
-    ),
-    (re.compile(r"\bi work (?:as|at|for) (?P<v>.+)", re.I), "fact", "work"),
-    (re.compile(r"\bi(?:'m| am) (?:a|an) (?P<v>[a-z ]{3,40})$", re.I), "fact", "occupation"),
-    (re.compile(r"\bi(?:'m| am) (?P<v>\d{1,3}) years old", re.I), "fact", "age"),
-    (re.compile(r"\bi (?:was born|grew up) in (?P<v>.+)", re.I), "fact", "born in"),
-    (
-        re.compile(
-            r"\bi(?:'m| am) (?:vegan|vegetarian|pescatarian|lactose intolerant|diabetic)", re.I
-        ),
-        "fact",
-        "diet",
-    ),
-    (re.compile(r"\bi (?:really )?(?:prefer|like|love|enjoy) (?P<v>.+)", re.I), "preference", ""),
-    (
-        re.compile(r"\bi (?:really )?(?:hate|dislike|can't stand|don't like) (?P<v>.+)", re.I),
-        "preference",
-        "",
-    ),
-    (re.compile(r"\bcall me (?P<v>.+)", re.I), "preference", "preferred name"),
-]
-_NOT_A_FACT = re.compile(r"\?$|\b(?:if|would|could|maybe|might|wonder)\b", re.I)
-
-
-def _value(text: str | None) -> str:
-    """A slot value without the rest of the sentence ("peanuts, by the way" -> "peanuts")."""
-    return re.split(r"[,;:!?.]| and | but | because ", text or "")[0].strip()
-
 
 def _subject_of(text: str) -> str | None:
-    for pattern, _kind, template in _RULES:
+    for pattern, _kind, template in rules.RULES:
         m = pattern.search(text)
         if m and template:
-            groups = {k: _value(v) for k, v in m.groupdict().items()}
+            groups = {k: rules.value(v) for k, v in m.groupdict().items() if v}
             return normalise_subject(template.format(**{"rel": "", "v": "", **groups}))
     return None
 
 
+def subject_of(text: str) -> str | None:
+    """The slot a statement fills ("sister name"), or None."""
+    return _subject_of(text)
+
+
 @register
 class RuleExtractor(Extractor):
-    """A floor under the model: first-person statements in common shapes."""
+    """A floor under the model: first-person statements in common shapes. "She lives in Lisbon"
+    after "My sister is called Ana" becomes "My sister lives in Lisbon"."""
 
     name = "rules"
 
     def extract(self, user_text: str, assistant_text: str) -> list[Candidate]:
         found: list[Candidate] = []
+        person: str | None = None
         for sentence in sentences(user_text):
-            if _NOT_A_FACT.search(sentence) or len(sentence) > 300:
+            resolved = rules.resolve_pronoun(sentence, person)
+            if resolved is not None:
+                sentence = resolved
+            else:
+                person = rules.person_in(sentence) or person
+            bare = sentence.rstrip(".!; ")
+            if rules.not_a_fact(bare) or len(sentence) > 300:
                 continue
-            for pattern, kind, template in _RULES:
-                m = pattern.search(sentence)
-                if not m:
-                    continue
-                groups = {k: _value(v) for k, v in m.groupdict().items()}
-                if "rel" in groups and groups["rel"].split()[0].lower() in _NOT_RELATIONS:
-                    continue
-                subject = template.format(**{"rel": "", "v": "", **groups}) if template else ""
-                found.append(
-                    Candidate(clean(sentence), kind, normalise_subject(subject), origin=self.name)
-                )
-                break
+            cand = self._match(bare)
+            if cand is not None:
+                found.append(cand)
         return found
 
-
-# "my question is", "my guess is": not facts about the user.
-_NOT_RELATIONS = {
-    "question",
-    "guess",
-    "point",
-    "problem",
-    "issue",
-    "answer",
-    "bad",
-    "god",
-    "goodness",
-    "pleasure",
-    "apologies",
-    "idea",
-    "plan",
-    "request",
-    "turn",
-    "understanding",
-    "concern",
-}
+    def _match(self, sentence: str) -> Candidate | None:
+        for pattern, kind, template in rules.RULES:
+            m = pattern.search(sentence)
+            if not m:
+                continue
+            groups = {k: rules.value(v) for k, v in m.groupdict().items() if v}
+            if "rel" in groups and groups["rel"].split()[0].lower() in rules.NOT_RELATIONS:
+                continue
+            subject = template.format(**{"rel": "", "v": "", **groups}) if template else ""
+            return Candidate(clean(sentence), kind, normalise_subject(subject), origin=self.name)
+        return None
 
 
 def kind_or_fact(kind: object) -> str:

@@ -17,6 +17,8 @@ from app.memory.extract import (
     kind_or_fact,
     normalise_subject,
     register,
+    sentences,
+    subject_of,
 )
 from app.memory.records import KINDS
 
@@ -82,16 +84,41 @@ def parse(raw: str, user_text: str) -> list[Candidate]:
         text = clean(text)
         if len(text) < 3 or text.endswith("?") or not grounded(text, user_text):
             continue
+        text = stand_alone(text, user_text)
         subject = item.get("subject")
         found.append(
             Candidate(
                 text=text,
                 kind=kind_or_fact(item.get("kind")),
-                subject=normalise_subject(subject if isinstance(subject, str) else None),
+                subject=subject_of(text) or _grounded_subject(subject, user_text),
                 origin="model",
             )
         )
     return found
+
+
+def stand_alone(text: str, user_text: str) -> str:
+    """A short fragment ("2019", "Iron Temple") says nothing read on its own later: keep the
+    user's sentence that holds it instead."""
+    if len(text.split()) >= 4:
+        return text
+    words = [w for w in _WORD.findall(text.lower()) if len(w) > 1]
+    best, share = text, 0.0
+    for sentence in sentences(user_text):
+        have = set(_WORD.findall(sentence.lower()))
+        got = sum(w in have for w in words) / max(1, len(words))
+        if got > share:
+            best, share = clean(sentence), got
+    return best
+
+
+def _grounded_subject(subject: object, user_text: str) -> str | None:
+    """The model's slot name, when its words are the user's (a small model often copies the
+    example slot from its instructions instead)."""
+    slot = normalise_subject(subject if isinstance(subject, str) else None)
+    if slot is None:
+        return None
+    return slot if grounded(slot, user_text, share=1.0) else None
 
 
 @register

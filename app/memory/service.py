@@ -25,13 +25,29 @@ from app.memory.extract_model import ModelExtractor
 from app.memory.importer import ImportSummary
 from app.memory.prompt import format_block
 from app.memory.records import COLUMNS, Memory, NewMemory, RecalledMemory, SearchHit, from_row
-from app.memory.search import SearchOptions, fetch, hybrid_search
+from app.memory.search import SearchOptions, fetch, fts_search, hybrid_search
 from app.memory.writes import Change, MemoryWriter
 from app.store import Store
 
 log = logging.getLogger(__name__)
 
 RECALL_MIN_COSINE = 0.35  # below this a memory is not about the question
+RECALL_CANDIDATES = 6  # searched for each question
+RECALL_MAX = 3  # put in the prompt at most: a small model answers from the first that fits
+RECALL_MARGIN = 0.15  # and only those this close to the best match's cosine
+RECALL_TEXT_ONLY = 2  # while the embedder loads, full text alone is less sure: fewer
+
+
+def relevant(hits: list[SearchHit], cosines: dict[int, float]) -> list[SearchHit]:
+    """The hits about the question, closest first: above the floor, near the best one."""
+    scored = sorted(
+        (h for h in hits if cosines.get(h.id, 0.0) >= RECALL_MIN_COSINE),
+        key=lambda h: -cosines.get(h.id, 0.0),
+    )
+    if not scored:
+        return []
+    best = cosines[scored[0].id]
+    return [h for h in scored if cosines[h.id] >= best - RECALL_MARGIN][:RECALL_MAX]
 
 
 class MemoryService:
@@ -183,17 +199,35 @@ class MemoryService:
         """Memories about the question, best first, within the token budget."""
         if not self.store.scalar("SELECT 1 FROM memories WHERE superseded_by IS NULL LIMIT 1"):
             return []  # nothing to recall: never wait for the embedder to say so
-        hits = self.search(query, k=6, options=SearchOptions(window=0))
+        if not self.embedder.loaded:
+            # The first reply never waits for the embedder: full text alone until it is ready.
+            self.embedder.load_async()
+            return self._remember(self._text_only(query))
+        hits = self.search(query, k=RECALL_CANDIDATES, options=SearchOptions(window=0))
         if not hits:
             return []
-        vec = self._query_vector(query)
-        cos = self._cosines(vec, [h.id for h in hits])
+        cos = self._cosines(self._query_vector(query), [h.id for h in hits])
+        return self._remember(relevant(hits, cos))
+
+    def _text_only(self, query: str) -> list[SearchHit]:
+        """Recall by full text: the best few memories sharing the question's rarer words."""
+        ids = fts_search(self.store, query, RECALL_CANDIDATES)
+        records = fetch(self.store, ids)
+        hits = [
+            SearchHit(id=i, text=records[i].text, score=1.0 / (rank + 1))
+            for rank, i in enumerate(ids)
+            if i in records and records[i].superseded_by is None
+        ]
+        return hits[:RECALL_TEXT_ONLY]
+
+    def _remember(self, hits: list[SearchHit]) -> list[RecalledMemory]:
+        """The chosen hits as recalled memories within the token budget; counts their use."""
         records = fetch(self.store, [h.id for h in hits])
         chosen: list[RecalledMemory] = []
         used = 0
         for hit in hits:
             mem = records.get(hit.id)
-            if mem is None or cos.get(hit.id, 0.0) < RECALL_MIN_COSINE:
+            if mem is None:
                 continue
             cost = len(mem.text) // 4 + 8
             if used + cost > self.budget_tokens:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 
@@ -36,3 +38,30 @@ def memory(store: Any, embedder: Any) -> Iterator[Any]:
     service = MemoryService(store, None, embedder, use_model=False)
     yield service
     service.close()
+
+
+@pytest.fixture
+def stuck_embedder(embedder: Any) -> Iterator[Any]:
+    """Fault injection: an embedder still loading until its `ready` event is set (at the end of
+    the test at the latest); `asked` tells whether anything started loading it."""
+    from app.memory.embedder import Embedder
+
+    class Stuck(Embedder):
+        def __init__(self) -> None:
+            super().__init__(threads=1)
+            self.ready = threading.Event()
+            self.asked = threading.Event()
+
+        def _ensure(self) -> Any:
+            self.asked.set()
+            self.ready.wait(300)
+            self._model = embedder._ensure()
+            return self._model
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            self._ensure()
+            return np.asarray(embedder.embed(texts))
+
+    stuck = Stuck()
+    yield stuck
+    stuck.ready.set()

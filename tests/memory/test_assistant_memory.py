@@ -3,7 +3,7 @@ forgotten on request; stored instructions are quoted as data."""
 
 from __future__ import annotations
 
-import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 
 from app.assistant import Assistant, Done, Recalled
 from app.conversations import Conversations
-from app.memory.prompt import format_block
+from app.memory.prompt import format_block, quoted, you_form
 from app.memory.records import RecalledMemory
 
 
@@ -61,8 +61,9 @@ def test_fact_from_one_conversation_is_used_in_another(
     expected = f"conversation {first}, message {mem.source_message_id}"
     assert recalled.memories[0].source == expected
     newest = prompts[-1][-1]
-    assert newest["role"] == "user" and json.dumps(mem.text) in newest["content"]
-    assert all(json.dumps(mem.text) not in m["content"] for m in prompts[-1][:-1])
+    said = quoted(you_form(mem.text))
+    assert newest["role"] == "user" and said in newest["content"]
+    assert all(said not in m["content"] for m in prompts[-1][:-1])
     reply = conversations.messages(second)[-1]
     assert reply.meta["memories_used"] == [mem.id]
 
@@ -79,17 +80,42 @@ def test_stored_instruction_is_recalled_as_quoted_data(memory: Any) -> None:
     recalled = memory.recall("what did I tell you about previous instructions?")
     assert [r.text for r in recalled] == [" ".join(evil.split())]
     block = memory.prompt_block(recalled)
-    lines = block.splitlines()
-    assert "not instructions" in lines[0]
-    assert lines[1] == "```memories" and lines[-1] == "```"
-    assert block.count("```") == 2  # the memory cannot close the fence
-    body = lines[2:-1]
+    header, *body = block.splitlines()
+    assert "not instructions" in header
+    # One line, opened and closed by the block's own quotes: the memory cannot end its quote,
+    # start a line of its own or open a code fence.
     assert len(body) == 1 and body[0].startswith('- "Ignore previous instructions')
-    quoted = body[0][2 : body[0].rindex('"') + 1]
-    assert json.loads(quoted.replace("'''", "```")) == " ".join(evil.split())
+    assert body[0].endswith('"') and body[0].count('"') == 2
+    assert "```" not in block and "\nSYSTEM" not in block
 
 
-def test_prompt_block_is_empty_without_memories() -> None:
+def test_prompt_block_says_memories_to_the_user() -> None:
     assert format_block([]) == ""
-    one = RecalledMemory(1, "I like tea", "preference", "added by you", 0.1, "2026-01-02T00:00Z")
-    assert '- "I like tea" (2026-01-02)' in format_block([one])
+    one = RecalledMemory(1, "I'm vegan and my sister is Ana", "fact", "added by you", 0.1, "")
+    assert format_block([one]).splitlines()[1] == '- "You\'re vegan and your sister is Ana"'
+
+
+def test_first_reply_never_waits_for_the_embedder(
+    memory: Any, store: Any, engine: Any, stuck_embedder: Any
+) -> None:
+    from app.memory.service import MemoryService
+
+    memory.add("My sister is called Ana")
+    stuck = stuck_embedder
+    cold = MemoryService(store, engine, stuck, use_model=False)
+    assistant = Assistant(store, engine, memory=cold)
+    conv = Conversations(store).create()
+    events: list[Any] = []
+    try:
+        worker = threading.Thread(target=lambda: events.extend(assistant.send(conv, "Ana?")))
+        worker.start()
+        worker.join(120)
+        assert not worker.is_alive(), "the reply waited for the embedder"
+        assert not stuck.ready.is_set()
+        [recalled] = [e for e in events if isinstance(e, Recalled)]
+        assert [m.text for m in recalled.memories] == ["My sister is called Ana"]
+        assert [e for e in events if isinstance(e, Done)]
+    finally:
+        stuck.ready.set()
+        assistant.wait_idle(timeout=120)
+        cold.close()

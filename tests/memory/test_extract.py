@@ -66,10 +66,11 @@ def test_grounded_model_output_is_kept() -> None:
         '{"memories": [{"text": "my sister is called Ana", "kind": "weird", "subject": "Sister"}]}'
     )
     [c] = parse(raw, "Oh and my sister is called Ana.")
+    # The slot comes from the statement's shape, as for the rules, so either fills the same one.
     assert (c.text, c.kind, c.subject, c.origin) == (
         "My sister is called Ana",
         "fact",
-        "sister",
+        "sister name",
         "model",
     )
 
@@ -96,7 +97,7 @@ def test_observe_survives_a_failing_model(memory: Any, result: Any) -> None:
     engine = _BrokenEngine(result)
     memory.extractors.append(ModelExtractor(engine))
     # No rule matches this one, so only the model is asked.
-    assert memory.observe(None, None, "We adopted a cat named Mochi last week", "Nice!") == []
+    assert memory.observe(None, None, "Mochi, a tiny cat, moved in with me last week", "Hi") == []
     assert engine.calls == 1 and memory.count() == 0
     # When the rules find the fact, the model is not asked and the engine stays free.
     changes = memory.observe(None, None, "I live in Berlin and my dog is called Rex", "Nice!")
@@ -105,10 +106,33 @@ def test_observe_survives_a_failing_model(memory: Any, result: Any) -> None:
 
 
 def test_model_candidates_are_stored(memory: Any) -> None:
-    raw = '{"memories": [{"text": "adopted a cat named Mochi", "kind": "event", "subject": ""}]}'
+    raw = '{"memories": [{"text": "Mochi moved in last week", "kind": "event", "subject": ""}]}'
     memory.extractors.append(ModelExtractor(_BrokenEngine(raw)))
-    [change] = memory.observe(None, None, "We adopted a cat named Mochi last week", "Nice!")
+    [change] = memory.observe(None, None, "Mochi, a tiny cat, moved in with me last week", "Hi")
     assert change.action == "added" and memory.get(change.memory_id).kind == "event"
+
+
+@pytest.mark.parametrize(
+    ("raw", "said", "kept"),
+    [
+        # A fragment is useless out of context: the user's sentence holding it is kept.
+        (
+            '{"memories": [{"text": "2019", "kind": "fact", "subject": "year"}]}',
+            "Hi there. Joined the company back in 2019, time flies.",
+            "Joined the company back in 2019, time flies",
+        ),
+        # A subject that echoes the instructions' example is no slot of this memory.
+        (
+            '{"memories": [{"text": "Mochi moved in last week", "kind": "fact", '
+            '"subject": "short slot name, e.g. sister name"}]}',
+            "Mochi, a tiny cat, moved in with me last week",
+            "Mochi moved in last week",
+        ),
+    ],
+)
+def test_model_output_is_made_to_stand_alone(raw: str, said: str, kept: str) -> None:
+    [c] = parse(raw, said)
+    assert (c.text, c.subject) == (kept, None)
 
 
 def test_observe_remembers_then_forgets(memory: Any) -> None:

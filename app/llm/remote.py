@@ -68,15 +68,20 @@ class RemoteEngine:
         if self.url.endswith("/v1"):
             self.url = self.url[: -len("/v1")]
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        self._client = httpx.Client(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(
-                self.options.read_timeout_s, connect=self.options.connect_timeout_s
-            ),
-            # No proxies or .netrc from the environment: the request goes to this server only.
-            trust_env=False,
-            transport=self.transport,
+        timeout = httpx.Timeout(self.options.read_timeout_s, connect=self.options.connect_timeout_s)
+        # No proxies or .netrc from the environment: the request goes to this server only.
+        common: dict[str, Any] = {
+            "base_url": self.url,
+            "headers": headers,
+            "timeout": timeout,
+            "trust_env": False,
+        }
+        self._client = httpx.Client(transport=self.transport, **common)
+        # Replies get a connection of their own (opened per reply, a fraction of a millisecond
+        # on a local network), so that a Stop can shut down exactly that socket, even while
+        # the server has not sent a byte yet.
+        self._stream_client = httpx.Client(
+            transport=self.transport, limits=httpx.Limits(max_keepalive_connections=0), **common
         )
         self.model_info: RemoteModelInfo | None = None
         self._count_path: str | bool | None = None  # None: not tried; False: none works
@@ -194,10 +199,10 @@ class RemoteEngine:
         watch: _CancelWatch | None = None
         finished = False
         try:
-            response = self._open_stream(body, cancel)
+            watch = _CancelWatch(cancel)
+            response = self._open_stream(body, cancel, watch)
             if response is None:
                 return
-            watch = _CancelWatch(cancel, response)
             for data in _sse_data(response.iter_lines()):
                 if cancel.cancelled:
                     break
@@ -270,9 +275,13 @@ class RemoteEngine:
         return "".join(self.chat(messages, **kwargs))
 
     # -- HTTP ------------------------------------------------------------------------------
-    def _open_stream(self, body: dict[str, Any], cancel: CancelToken) -> httpx.Response | None:
-        request = self._client.build_request("POST", "/v1/chat/completions", json=body)
-        return self._send(request, stream=True, cancel=cancel)
+    def _open_stream(
+        self, body: dict[str, Any], cancel: CancelToken, watch: _CancelWatch
+    ) -> httpx.Response | None:
+        request = self._stream_client.build_request(
+            "POST", "/v1/chat/completions", json=body, extensions={"trace": watch.trace}
+        )
+        return self._send(request, stream=True, cancel=cancel, client=self._stream_client)
 
     def _request(self, method: str, path: str) -> httpx.Response:
         response = self._send(self._client.build_request(method, path))
@@ -280,9 +289,15 @@ class RemoteEngine:
         return response
 
     def _send(
-        self, request: httpx.Request, *, stream: bool = False, cancel: CancelToken | None = None
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        cancel: CancelToken | None = None,
+        client: httpx.Client | None = None,
     ) -> httpx.Response | None:
         """Send with retries while the server cannot be reached; None when cancelled first."""
+        client = client or self._client
         last = ""
         for attempt in range(self.options.retries + 1):
             if attempt:
@@ -290,16 +305,20 @@ class RemoteEngine:
             if cancel is not None and cancel.cancelled:
                 return None
             try:
-                response = self._client.send(request, stream=stream)
-            except httpx.TimeoutException as exc:
+                response = client.send(request, stream=stream)
+            except httpx.HTTPError as exc:
+                if cancel is not None and cancel.cancelled:
+                    return None  # the Stop shut the connection down
                 if isinstance(exc, httpx.ConnectTimeout):
                     last = "no answer to the connection"
                     continue
-                raise RemoteError(self._slow_message(0)) from exc
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                last = _reason(exc)
-                continue
-            except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    raise RemoteError(self._slow_message(0)) from exc
+                if isinstance(
+                    exc, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
+                ):
+                    last = _reason(exc)
+                    continue
                 raise RemoteError(f"{self.name} ({self.url}): {_reason(exc)}") from exc
             if response.status_code in (502, 503, 504):
                 last = f"HTTP {response.status_code}"
@@ -335,37 +354,46 @@ class RemoteEngine:
 
     def close(self) -> None:
         self._client.close()
+        self._stream_client.close()
 
 
 class _CancelWatch:
-    """While a reply streams, a cancel also shuts the connection down, so a read blocked on a
-    silent server returns at once instead of after the read timeout (closing the socket from
-    another thread would not wake that read; shutting it down does)."""
+    """During a reply, a cancel also shuts its connection down, so a read blocked on a silent
+    server (before the first byte or mid-answer) returns at once instead of after the read
+    timeout. Closing the socket from another thread would not wake that read; shutting it down
+    does. The socket is learnt from the HTTP library's trace of the connect."""
 
-    def __init__(self, cancel: CancelToken, response: httpx.Response) -> None:
+    def __init__(self, cancel: CancelToken) -> None:
+        self._cancel = cancel
         self._done = threading.Event()
-        stream = response.extensions.get("network_stream")
-        get = getattr(stream, "get_extra_info", None)
-        self._sock: socket.socket | None = get("socket") if callable(get) else None
-        self._thread: threading.Thread | None = None
-        if self._sock is not None:
-            self._thread = threading.Thread(
-                target=self._run, args=(cancel,), name="hearth-remote-cancel", daemon=True
-            )
-            self._thread.start()
+        self._sock: socket.socket | None = None
+        self._thread = threading.Thread(target=self._run, name="hearth-remote-cancel", daemon=True)
+        self._thread.start()
 
-    def _run(self, cancel: CancelToken) -> None:
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            get = getattr(info.get("return_value"), "get_extra_info", None)
+            found = get("socket") if callable(get) else None
+            if isinstance(found, socket.socket):
+                self._sock = found
+                if self._cancel.cancelled:
+                    self._shutdown()
+
+    def _run(self) -> None:
         while not self._done.wait(0.05):
-            if cancel.cancelled:
-                with contextlib.suppress(OSError):
-                    assert self._sock is not None
-                    self._sock.shutdown(socket.SHUT_RDWR)
+            if self._cancel.cancelled:
+                self._shutdown()
                 return
+
+    def _shutdown(self) -> None:
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
         self._done.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._thread.join(5)
 
 
 def _sse_data(lines: Iterator[str]) -> Iterator[str]:

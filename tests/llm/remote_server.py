@@ -103,11 +103,13 @@ class LlamaServer:
 
 
 class SilentServer:
-    """Accepts every connection and never answers; or, given `first_words`, answers a chat
-    with the headers and those words, then falls silent (a server that hangs mid-answer)."""
+    """Accepts every connection and never answers. With `lists_models` it answers the model
+    list, and then a chat never; given `first_words` it also answers a chat with the headers
+    and those words, then falls silent (a server that hangs mid-answer)."""
 
-    def __init__(self, first_words: str | None = None) -> None:
+    def __init__(self, first_words: str | None = None, lists_models: bool = False) -> None:
         self.first_words = first_words
+        self.lists_models = lists_models or first_words is not None
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen()
@@ -123,7 +125,7 @@ class SilentServer:
             except OSError:
                 return
             self.accepted.append(conn)
-            if self.first_words is not None:
+            if self.lists_models:
                 threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
@@ -134,6 +136,8 @@ class SilentServer:
                     head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n"
                     conn.sendall(head.encode() + body)
                     continue
+                if self.first_words is None:
+                    return  # the chat is never answered
                 chunk = {"choices": [{"delta": {"content": self.first_words}}]}
                 event = f"data: {json.dumps(chunk)}\n\n".encode()
                 conn.sendall(

@@ -223,3 +223,29 @@ def test_stop_is_at_once_even_when_the_server_falls_silent_mid_answer() -> None:
     assert not hung, "the stop waited for the silent server"
     assert received == ["Once upon"]
     assert stats.cancelled and stats.finish_reason != CUT_OFF  # a stop, not a failure
+
+
+def test_stop_is_at_once_while_the_server_has_not_answered_yet() -> None:
+    import threading
+
+    silent = SilentServer(lists_models=True)
+    options = RemoteOptions(read_timeout_s=3600.0, retries=0)
+    engine = RemoteEngine(silent.url, name="desk", options=options)
+    cancel = CancelToken()
+    stats = GenerationStats()
+    received: list[str] = []
+
+    def reply() -> None:
+        received.extend(engine.chat(HELLO, max_tokens=50, cancel=cancel, stats=stats))
+
+    worker = threading.Thread(target=reply, daemon=True)
+    worker.start()
+    while len(silent.accepted) < 2:  # the model list, then the chat's own connection
+        worker.join(0.05)
+    cancel.cancel()  # the user presses Stop while the server is still silent
+    worker.join(60)  # a hang detector, not a timing: without the stop this waits an hour
+    hung = worker.is_alive()
+    engine.close()
+    silent.close()
+    assert not hung, "the stop waited for the silent server"
+    assert received == [] and stats.cancelled and stats.tokens == 0

@@ -139,7 +139,7 @@ def delete_category(
     elif key == "feedback":
         sql.append(("DELETE FROM feedback", ()))
         done.files += _remove_tree_contents(data / "jobs", keep_running_jobs=True)
-        done.notes += _scrub_manifests(store)
+        done.notes += scrub_manifests(store)
     elif key == "adapters":
         sql += [("DELETE FROM adapter_activations", ()), ("DELETE FROM adapters", ())]
         sql.append(("DELETE FROM state WHERE key LIKE 'adapter%' OR key LIKE '%adapter'", ()))
@@ -168,7 +168,7 @@ def delete_category(
     return done
 
 
-def _scrub_manifests(store: Store) -> list[str]:
+def scrub_manifests(store: Store) -> list[str]:
     """Manifests written before they kept only ids held the held-back text: rewrite them, in
     the database and in every manifest file of the adapters folder."""
     import json

@@ -1,8 +1,10 @@
 """What every Hearth process does first: private file modes, and no leftovers of the user's text.
 
 `at_start` sets the umask (new files 0600, folders 0700), re-applies those modes to what is
-already there, removes temporary files an interrupted write left behind, and removes training
-job folders whose process is gone (a job folder holds the training split until it ends).
+already there, removes temporary files an interrupted write left behind, removes training job
+folders whose process is gone (a job folder holds the training split until it ends), rewrites
+manifests an older Hearth wrote with held-back text, and applies the retention rules (then
+once a day while the process runs).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class StartReport:
     modes_fixed: int
     temp_files_removed: int
     job_folders_removed: int
+    manifests_scrubbed: int = 0
+    retention_deleted: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -100,4 +104,29 @@ def at_start() -> StartReport:
         temps = clean_temp_files()
     with contextlib.suppress(OSError):
         jobs = clean_stale_jobs()
-    return StartReport(fixed, temps, jobs)
+    scrubbed = applied = 0
+    # Neither may stop Hearth from starting: opening the database reports its own errors.
+    with contextlib.suppress(Exception):
+        scrubbed = scrub_old_manifests()
+    with contextlib.suppress(Exception):
+        from app.privacy import retention
+
+        done = retention.apply_saved()
+        applied = 0 if done is None else done.conversations + done.memories
+        retention.start_daily()
+    return StartReport(fixed, temps, jobs, scrubbed, applied)
+
+
+def scrub_old_manifests() -> int:
+    """Manifests from before they kept only feedback ids held the held-back text: rewrite
+    them (files and database) once; returns how many were rewritten."""
+    folder = paths.data_dir() / "adapters"
+    if not folder.is_dir() or not any(
+        '"held_back"' in p.read_text("utf-8", "replace") for p in folder.glob("*.json")
+    ):
+        return 0
+    from app.privacy.controls import scrub_manifests
+    from app.store import open_store
+
+    with open_store() as store:
+        return len(scrub_manifests(store))

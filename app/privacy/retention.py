@@ -7,7 +7,9 @@ Pinned memories are never forgotten by a rule.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from app.privacy.controls import checkpoint, remove_derived_index, with_replaced
 from app.store import Store
 
 RULES_FILE = "privacy.json"
+DAY_S = 24 * 3600.0
+_daily: threading.Thread | None = None
 
 
 @dataclass(frozen=True)
@@ -95,3 +99,29 @@ def apply(store: Store, rules: Rules | None = None, *, now: str | None = None) -
     if conversations or memories:
         checkpoint(store.path)
     return Applied(max(conversations, 0), max(memories, 0))
+
+
+def apply_saved() -> Applied | None:
+    """Apply the user's saved rules to their database; None when there are no rules."""
+    rules = load_rules()
+    if not (rules.conversation_days or rules.memory_unused_days):
+        return None
+    from app.store import open_store
+
+    with open_store() as store:
+        return apply(store, rules)
+
+
+def start_daily(interval_s: float = DAY_S) -> None:
+    """Re-apply the rules once a day in a process that stays open (the window, for weeks)."""
+    global _daily
+    if _daily is not None:
+        return
+
+    def loop() -> None:
+        while not threading.Event().wait(interval_s):
+            with contextlib.suppress(Exception):  # a locked or damaged database: next day
+                apply_saved()
+
+    _daily = threading.Thread(target=loop, name="hearth-retention", daemon=True)
+    _daily.start()

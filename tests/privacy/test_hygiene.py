@@ -169,3 +169,28 @@ def test_manifests_keep_feedback_ids_and_counts_not_text(hearth_home: Path) -> N
         assert len(held_examples(service, manifest)) == 1
     finally:
         core.close()
+
+
+def test_start_applies_the_retention_rules_and_rewrites_old_manifests(hearth_home: Path) -> None:
+    from app.adapters.versions import Versions
+    from app.privacy import retention
+    from app.store import open_store
+
+    retention.save_rules(retention.Rules(conversation_days=30))
+    held = {"dataset": {"held_back": [{"prompt": "my diary", "target": "x", "feedback_id": 7}]}}
+    adapter = paths.adapters_dir() / "personal-old.gguf"
+    adapter.write_bytes(b"GGUF")
+    adapter.with_suffix(".json").write_text(json.dumps(held))
+    with open_store() as store:
+        store.execute("INSERT INTO conversations(title, updated_at) VALUES ('old', '2001-01-01')")
+        store.execute("INSERT INTO conversations(title) VALUES ('today')")
+        Versions(store).add("personal-old", adapter, held, status="rejected")
+    report = hygiene.at_start()
+    assert (report.retention_deleted, report.manifests_scrubbed) == (1, 2)  # DB row and file
+    with open_store() as store:
+        titles = [r["title"] for r in store.query("SELECT title FROM conversations")]
+        assert titles == ["today"]
+        assert "my diary" not in store.scalar("SELECT manifest FROM adapters")
+    manifest = json.loads(adapter.with_suffix(".json").read_text())
+    assert manifest == {"dataset": {"held_back_ids": [7]}}
+    assert hygiene.at_start().manifests_scrubbed == 0  # once

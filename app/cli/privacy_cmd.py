@@ -85,7 +85,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _ask(prompt: str, expected: str) -> None:
     if not sys.stdin.isatty():
-        raise HearthError(f"not confirmed; run again with --yes ({prompt.strip()})")
+        raise HearthError("not confirmed (no terminal to ask in); add --yes to go ahead")
     answer = input(prompt)
     if answer.strip().lower() != expected:
         raise HearthError("not confirmed; nothing was deleted")

@@ -112,6 +112,17 @@ def test_the_user_allow_list_still_lets_a_configured_server_through() -> None:
     assert not decide("socket.connect", (None, ("192.0.2.10", 8080)))[0]
 
 
+def test_a_process_without_the_store_logs_a_refusal_to_the_database(hearth_home: Path) -> None:
+    from app.store import open_store
+
+    record = guard.lazy_store_recorder()  # what the training child installs
+    assert not (hearth_home / "data" / "hearth.db").exists()  # nothing opened until needed
+    record(guard.Attempt("socket.gethostbyname", "example.org", False, "train_job.py:1 in x"))
+    with open_store() as store:
+        row = store.query_one("SELECT event, destination, allowed FROM network_log")
+        assert tuple(row) == ("socket.gethostbyname", "example.org", 0)
+
+
 def _unshare_available() -> bool:
     if shutil.which("unshare") is None:
         return False

@@ -15,7 +15,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,9 @@ class RemoteEngine:
     request_extra: dict[str, Any] = field(default_factory=dict)
     avoid_models: tuple[str, ...] = ()  # never chosen by default (they carry an adapter)
     transport: httpx.BaseTransport | None = None  # fault injection in tests only
+    # Asked before each reply: (model, request_extra, avoid_models) as things stand now, so
+    # that activating or dropping the user's adapter takes effect on the next reply.
+    planner: Callable[[], tuple[str | None, dict[str, Any], tuple[str, ...]]] | None = None
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -183,6 +186,7 @@ class RemoteEngine:
         cancel = cancel or CancelToken()
         stats = stats if stats is not None else GenerationStats()
         started = time.perf_counter()
+        self._replan()
         body: dict[str, Any] = {
             "model": self.wait_loaded().name,
             "messages": messages,
@@ -244,6 +248,15 @@ class RemoteEngine:
                 response.close()
             if stats.tokens == 0:
                 stats.seconds = time.perf_counter() - started
+
+    def _replan(self) -> None:
+        if self.planner is None:
+            return
+        model, extra, avoid = self.planner()
+        if (model, avoid) != (self.model, self.avoid_models):
+            self.model, self.avoid_models = model, avoid
+            self.model_info = None  # settled again against the server's list
+        self.request_extra = dict(extra)
 
     def _read_chunk(self, data: str, stats: GenerationStats) -> str | None:
         try:

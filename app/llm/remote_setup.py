@@ -12,6 +12,7 @@ model, which is the first way too. Otherwise the personal adapter applies to the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -152,11 +153,26 @@ def choose(core: Any, name: str | None, *, remember: bool = True) -> Answering:
     else:
         engine, plan = open_remote(servers, record, personal_adapter(core.store))
         answering = Answering(record.name, engine, record, plan)
+        engine.planner = _follow_adapter(core.store, answering)
     core.assistant.engine = answering.engine
     core.answering = answering
     if previous is not None and previous.remote:
         previous.engine.close()
     return answering
+
+
+def _follow_adapter(
+    store: Any, answering: Answering
+) -> Callable[[], tuple[str | None, dict[str, Any], tuple[str, ...]]]:
+    """Before each reply: the adapter plan for the user's adapter as it is now."""
+    assert answering.record is not None
+    record = answering.record
+
+    def plan() -> tuple[str | None, dict[str, Any], tuple[str, ...]]:
+        answering.plan = plan_adapter(record, personal_adapter(store))
+        return answering.plan.model, dict(answering.plan.extra), answering.plan.avoid
+
+    return plan
 
 
 def restore(core: Any) -> Answering:

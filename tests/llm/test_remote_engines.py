@@ -209,3 +209,35 @@ def test_what_leaves_names_the_server_in_use(store: Store) -> None:
     )
     servers.use("local")
     assert what_leaves(store) is None
+
+
+def test_the_adapter_follows_the_users_choice_reply_by_reply(server: LlamaServer) -> None:
+    from app.adapters.versions import Versions
+    from app.core import Core
+    from app.llm.remote import RemoteError
+    from app.llm.remote_setup import choose
+
+    save_settings(Settings(memory_enabled=False))
+    hello = [{"role": "user", "content": "Say hello."}]
+    core = Core.open(load_model=False)
+    try:
+        base = "c" * 64
+        versions = Versions(core.store)
+        adapter_id = versions.add("ahoy-1", Path("ahoy-1.gguf"), {"base": {"sha256": base}})
+        options = {"adapter_model": "smollm2-ahoy"}
+        Servers(core.store).add("desk", server.url, base_sha256=base, options=options)
+        answering = choose(core, "desk", remember=False)
+        engine = answering.engine
+        assert engine.generate_text(hello, max_tokens=4, temperature=0).strip()
+        assert engine.model_info.name == ALIAS and answering.plan and not answering.plan.applies
+        versions.activate(adapter_id, 1.0)
+        # The next reply asks for the model that carries the adapter; this server has none,
+        # which is said plainly, and its plain model is never used in its place.
+        with pytest.raises(RemoteError, match="does not offer the model 'smollm2-ahoy'"):
+            engine.generate_text(hello, max_tokens=4, temperature=0)
+        assert answering.plan.applies
+        versions.deactivate()
+        assert engine.generate_text(hello, max_tokens=4, temperature=0).strip()
+        assert engine.model_info.name == ALIAS and not answering.plan.applies
+    finally:
+        core.close()

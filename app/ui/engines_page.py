@@ -190,24 +190,34 @@ class EnginesPage(QWidget):
         self._say(f"Removed {name} and its API key.")
 
     def use_selected(self) -> None:
+        """Off the GUI thread: letting a server's name through the guard looks the name up."""
+        from app.llm.remote_setup import choose
+
         name = self.selected_name()
         if name is None or self._busy():
             return
-        try:
-            self._choose(name)
-        except HearthError as exc:
-            self._say(str(exc), error=True)
-            return
+        self.use_button.setEnabled(False)
+        self._say("Switching…")
+        self.tasks.run(lambda: choose(self.core, name), self._used, self._use_failed)
+
+    def _used(self, answering: Any) -> None:
+        self._announce()
         self.refresh()
-        answering = self.core.answering
-        plan = answering.plan if answering is not None else None
+        plan = answering.plan
         extra = f" {plan.message}" if plan is not None and plan.message else ""
         self._say(f"{engine_label(self.core)}.{extra}")
+
+    def _use_failed(self, exc: BaseException) -> None:
+        self._update_buttons()
+        self._say(str(exc) if isinstance(exc, HearthError) else f"Cannot switch: {exc}", True)
 
     def _choose(self, name: str) -> None:
         from app.llm.remote_setup import choose
 
         choose(self.core, name)
+        self._announce()
+
+    def _announce(self) -> None:
         label = engine_label(self.core)
         self.engine_changed.emit(label)
         status = getattr(self.parentWidget(), "status", None)

@@ -46,7 +46,7 @@ def test_add_test_use_and_a_server_killed_mid_reply(
     assert f"Its models: {ALIAS}" in page.result.text()
 
     page.use_button.click()
-    assert window.status.engine.text() == "Answers: desk (127.0.0.1)"
+    qtbot.waitUntil(lambda: window.status.engine.text() == "Answers: desk (127.0.0.1)")
     core = window.session.core
     assert core.assistant.engine is core.answering.engine and core.answering.remote
 
@@ -85,7 +85,7 @@ def test_bad_input_and_removing_the_engine_in_use(make_window, qtbot) -> None:
     page.url.setText("http://192.0.2.10:8080")
     page.add_button.click()
     page.use_button.click()
-    assert window.status.engine.text() == "Answers: desk (192.0.2.10)"
+    qtbot.waitUntil(lambda: window.status.engine.text() == "Answers: desk (192.0.2.10)")
     assert guard.decide("socket.connect", (None, ("192.0.2.10", 8080)))[0]
     page.remove_button.click()
     assert window.status.engine.text() == "Local model" and page.list.count() == 1

@@ -26,6 +26,7 @@ from app.store import Store
 
 FORMAT = "hearth-export/1"
 Progress = Callable[[int, int, str], None]  # (done, total, what)
+SECRETS = {"engine-keys.json"}  # app/llm/server_keys.py
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def _entries(store: Store) -> Iterator[tuple[str, bytes | Path]]:
                 yield f"adapters/{path.name}", path
     config = paths.config_dir()
     for path in sorted(config.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
+        # Credentials for the user's own servers stay on this computer: an export gets shared.
+        if path.is_file() and not path.name.startswith(".") and path.name not in SECRETS:
             yield f"settings/{path.relative_to(config).as_posix()}", path
     yield "network_log.json", _json(_rows(store, "SELECT * FROM network_log ORDER BY id"))
 

@@ -68,6 +68,7 @@ def test_every_file_and_folder_of_a_session_is_private(session: Session) -> None
 
 
 def test_export_holds_everything_and_reads_back(store: Any, session: Session, tmp_path: Path):
+    (paths.config_dir() / "engine-keys.json").write_text('{"home-server": "sk-secret"}')
     seen: list[tuple[int, int, str]] = []
     result = export_all(store, tmp_path / "mine.zip", progress=lambda *a: seen.append(a))
     manifest = verify(result.path)
@@ -91,6 +92,7 @@ def test_export_holds_everything_and_reads_back(store: Any, session: Session, tm
         assert len(feedback) == session.feedback
         assert {"adapters/personal-old.gguf", "adapters/personal-old.json"} <= names
         assert "settings/settings.json" in names
+        assert "settings/engine-keys.json" not in names  # credentials are not exported
         data = {n: archive.read(n) for n in names}
     # A changed byte is caught by the checksums.
     tampered = tmp_path / "tampered.zip"

@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.prompt) == bool(args.batch):
         raise HearthError("give either a PROMPT or --batch FILE.jsonl")
     prompts = [args.prompt] if args.prompt else _batch_prompts(args.batch)
+    if args.engine:
+        _check_engine(args.engine)  # a wrong name fails before any model loads
     core = open_core(load_model=True)
     try:
         if args.max_tokens:
@@ -49,6 +51,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         core.close()
     return 0
+
+
+def _check_engine(name: str) -> None:
+    from app.llm.base import LOCAL
+    from app.llm.servers import Servers
+    from app.store import open_store
+
+    if name != LOCAL:
+        with open_store() as store:
+            Servers(store).get(name)
 
 
 def _batch_prompts(path: Path) -> list[str]:

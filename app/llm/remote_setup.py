@@ -2,11 +2,22 @@
 
 An adapter only works on the exact base model it was trained from, so it is used on a server
 only when the server's base model is known to be that one: the user declared its sha256 (or
-"the same file as my local model"), and nothing the server reports says otherwise. Servers pick
-an adapter in one of two ways: a model name that carries it (vLLM `--lora-modules name=path`,
-llama-cpp-python's server with a model entry whose `lora_path` is the adapter) or a per-request
-`lora` list (llama.cpp's server started with `--lora FILE`). Ollama bakes one adapter into a
-model, which is the first way too. Otherwise the personal adapter applies to the local model only.
+"the same file as my local model"), and no hash the server reports says otherwise. Hearth
+cannot send an adapter file; the server must have loaded it. What each server supports:
+
+- llama.cpp's `llama-server`: adapters loaded at start (`--lora FILE`, best with
+  `--lora-init-without-apply`), chosen per request by `"lora": [{"id": N, "scale": s}]`;
+  a request that lists none runs none. Set up with `hearth engines add ... --lora-id N`.
+- llama-cpp-python's server: one adapter per model entry of its config file (`lora_path`,
+  with a `model_alias`); a request picks the entry by model name (the server reloads the model
+  when the name changes). Set up with `--adapter-model ALIAS`.
+- vLLM: `--enable-lora --lora-modules NAME=PATH`; a request picks it by `"model": NAME`.
+  Set up with `--adapter-model NAME`.
+- Ollama: an adapter is baked into a model (Modelfile `ADAPTER`), no per-request choice; that
+  model's name is the `--adapter-model`. Ollama names model files by their sha256, which is
+  checked against the adapter's base when the server reports it.
+
+Anything else: the personal adapter applies to the local model only, and Hearth says so.
 """
 
 from __future__ import annotations

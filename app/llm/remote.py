@@ -62,9 +62,10 @@ class RemoteEngine:
     request_extra: dict[str, Any] = field(default_factory=dict)
     avoid_models: tuple[str, ...] = ()  # never chosen by default (they carry an adapter)
     transport: httpx.BaseTransport | None = None  # fault injection in tests only
-    # Asked before each reply: (model, request_extra, avoid_models) as things stand now, so
-    # that activating or dropping the user's adapter takes effect on the next reply.
-    planner: Callable[[], tuple[str | None, dict[str, Any], tuple[str, ...]]] | None = None
+    # Asked before each reply, with the server's model list: (model, request_extra,
+    # avoid_models) as things stand now, so that activating or dropping the user's adapter
+    # takes effect on the next reply.
+    planner: Callable[[list[str]], tuple[str | None, dict[str, Any], tuple[str, ...]]] | None = None
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -87,6 +88,7 @@ class RemoteEngine:
             transport=self.transport, limits=httpx.Limits(max_keepalive_connections=0), **common
         )
         self.model_info: RemoteModelInfo | None = None
+        self._offered: tuple[str, ...] = ()  # the last model list the server sent
         self._count_path: str | bool | None = None  # None: not tried; False: none works
         self._counts: dict[str, int] = {}
 
@@ -100,7 +102,9 @@ class RemoteEngine:
         response = self._request("GET", "/v1/models")
         try:
             data = response.json().get("data") or []
-            return [str(item["id"]) for item in data if isinstance(item, dict) and "id" in item]
+            offered = [str(item["id"]) for item in data if isinstance(item, dict) and "id" in item]
+            self._offered = tuple(offered)
+            return offered
         except (ValueError, KeyError, AttributeError) as exc:
             raise RemoteError(
                 f"{self.name} ({self.url}) sent a model list Hearth cannot read"
@@ -252,7 +256,7 @@ class RemoteEngine:
     def _replan(self) -> None:
         if self.planner is None:
             return
-        model, extra, avoid = self.planner()
+        model, extra, avoid = self.planner(list(self._offered) or self.models())
         if (model, avoid) != (self.model, self.avoid_models):
             self.model, self.avoid_models = model, avoid
             self.model_info = None  # settled again against the server's list

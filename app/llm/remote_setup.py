@@ -174,13 +174,14 @@ def choose(core: Any, name: str | None, *, remember: bool = True) -> Answering:
 
 def _follow_adapter(
     store: Any, answering: Answering
-) -> Callable[[], tuple[str | None, dict[str, Any], tuple[str, ...]]]:
-    """Before each reply: the adapter plan for the user's adapter as it is now."""
+) -> Callable[[list[str]], tuple[str | None, dict[str, Any], tuple[str, ...]]]:
+    """Before each reply: the adapter plan for the user's adapter as it is now, checked
+    against the hashes in the server's model list."""
     assert answering.record is not None
     record = answering.record
 
-    def plan() -> tuple[str | None, dict[str, Any], tuple[str, ...]]:
-        answering.plan = plan_adapter(record, personal_adapter(store))
+    def plan(reported: list[str]) -> tuple[str | None, dict[str, Any], tuple[str, ...]]:
+        answering.plan = plan_adapter(record, personal_adapter(store), reported)
         return answering.plan.model, dict(answering.plan.extra), answering.plan.avoid
 
     return plan

@@ -20,6 +20,10 @@ from app.store import Store, open_store
 from tests.llm.remote_server import LlamaServer
 
 ALIAS = "smollm2"
+BASE = "c" * 64
+# A second name for the same model, standing for one that carries the user's adapter; its
+# name reports the base model's sha256, as Ollama names model files.
+AHOY = f"ahoy@sha256-{BASE}"
 HOME_SERVER = "http://192.0.2.10:8080"  # TEST-NET-1: never routed, never resolved
 
 
@@ -46,7 +50,11 @@ def store() -> Iterator[Store]:
 @pytest.fixture(scope="module")
 def server(default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     srv = LlamaServer(
-        [{"model": str(default_model), "model_alias": ALIAS}], tmp_path_factory.mktemp("srv")
+        [
+            {"model": str(default_model), "model_alias": ALIAS},
+            {"model": str(default_model), "model_alias": AHOY},
+        ],
+        tmp_path_factory.mktemp("srv"),
     )
     yield srv
     srv.stop()
@@ -121,7 +129,7 @@ def test_cli_add_list_test_use_remove(
     out = capsys.readouterr().out
     assert "your prompts, recalled memories and preferences are sent to 127.0.0.1" in out
     assert cli_main(["engines", "test", "desk", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["models"] == [ALIAS]
+    assert json.loads(capsys.readouterr().out)["models"] == [ALIAS, AHOY]
     assert cli_main(["engines", "use", "desk"]) == 0
     capsys.readouterr()
     assert cli_main(["engines", "list", "--json"]) == 0
@@ -214,30 +222,38 @@ def test_what_leaves_names_the_server_in_use(store: Store) -> None:
 def test_the_adapter_follows_the_users_choice_reply_by_reply(server: LlamaServer) -> None:
     from app.adapters.versions import Versions
     from app.core import Core
-    from app.llm.remote import RemoteError
     from app.llm.remote_setup import choose
 
     save_settings(Settings(memory_enabled=False))
     hello = [{"role": "user", "content": "Say hello."}]
     core = Core.open(load_model=False)
     try:
-        base = "c" * 64
         versions = Versions(core.store)
-        adapter_id = versions.add("ahoy-1", Path("ahoy-1.gguf"), {"base": {"sha256": base}})
-        options = {"adapter_model": "smollm2-ahoy"}
-        Servers(core.store).add("desk", server.url, base_sha256=base, options=options)
+        mine = versions.add("ahoy-1", Path("ahoy-1.gguf"), {"base": {"sha256": BASE}})
+        servers = Servers(core.store)
+        servers.add("desk", server.url, base_sha256=BASE, options={"adapter_model": AHOY})
         answering = choose(core, "desk", remember=False)
         engine = answering.engine
-        assert engine.generate_text(hello, max_tokens=4, temperature=0).strip()
-        assert engine.model_info.name == ALIAS and answering.plan and not answering.plan.applies
-        versions.activate(adapter_id, 1.0)
-        # The next reply asks for the model that carries the adapter; this server has none,
-        # which is said plainly, and its plain model is never used in its place.
-        with pytest.raises(RemoteError, match="does not offer the model 'smollm2-ahoy'"):
-            engine.generate_text(hello, max_tokens=4, temperature=0)
-        assert answering.plan.applies
+
+        def reply() -> str:
+            assert engine.generate_text(hello, max_tokens=4, temperature=0).strip()
+            return str(engine.model_info.name)
+
+        assert reply() == ALIAS and answering.plan and not answering.plan.applies
+        versions.activate(mine, 1.0)
+        assert reply() == AHOY and answering.plan.applies  # the very next reply
         versions.deactivate()
-        assert engine.generate_text(hello, max_tokens=4, temperature=0).strip()
-        assert engine.model_info.name == ALIAS and not answering.plan.applies
+        assert reply() == ALIAS and not answering.plan.applies
+
+        # An adapter for another base, on a server declared (wrongly) to run that base: the
+        # hash the server reports wins, and the model that carries the adapter is not asked.
+        other = "e" * 64
+        theirs = versions.add("other-1", Path("other-1.gguf"), {"base": {"sha256": other}})
+        versions.activate(theirs, 1.0)
+        servers.add("liar", server.url, base_sha256=other, options={"adapter_model": AHOY})
+        answering = choose(core, "liar", remember=False)
+        engine = answering.engine
+        assert reply() == ALIAS and answering.plan and not answering.plan.applies
+        assert "liar runs another base model" in answering.plan.message
     finally:
         core.close()

@@ -270,11 +270,15 @@ def offer_fallback(window: Any, message: str) -> QMessageBox | None:
     answering = getattr(core, "answering", None)
     if core is None or answering is None or not answering.remote:
         return None
-    conversation = window.conversation_id
-    asked = [m for m in core.conversations.messages(conversation) if m.role == "user"]
-    text = asked[-1].content if asked else ""
+    from app.ui.message_widget import UserMessage
+
+    # What the user asked, as the window shows it (a turn that failed before its first word
+    # is not kept in the conversation).
+    asked = [w for w in window.chat.message_widgets() if isinstance(w, UserMessage)]
+    text = asked[-1].text() if asked else ""
     box = QMessageBox(window)
     box.setObjectName("engineFallback")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per failure, never piling up
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("The server did not answer")
     box.setText(f"{message}\n\nWhat arrived is kept in the conversation.")

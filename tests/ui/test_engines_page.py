@@ -91,3 +91,29 @@ def test_bad_input_and_removing_the_engine_in_use(make_window, qtbot) -> None:
     assert window.status.engine.text() == "Local model" and page.list.count() == 1
     assert not guard.decide("socket.connect", (None, ("192.0.2.10", 8080)))[0]
     page.close()
+
+
+def test_a_server_that_is_down_offers_the_local_model_with_the_same_question(
+    make_window, driver, qtbot
+) -> None:
+    from tests.llm.remote_server import free_port
+
+    window = make_window()
+    core = window.session.core
+    Servers(core.store).add("desk", f"http://127.0.0.1:{free_port()}", options={"retries": 0})
+    page = open_tool_page(window, "engines")
+    page.list.setCurrentRow(1)
+    page.use_button.click()
+    qtbot.waitUntil(lambda: window.status.engine.text().startswith("Answers: desk"))
+    driver.type_and_send(window, "What is the capital of France?")
+    driver.wait_reply(window)
+    box = window.findChild(QMessageBox, "engineFallback")
+    assert box is not None and "cannot reach desk" in box.text()
+    next(b for b in box.buttons() if b.text() == "Use local model").click()
+    driver.wait_reply(window)
+    conversation = window.conversation_id
+    saved = [(m.role, m.content) for m in core.conversations.messages(conversation)]
+    assert saved[-2] == ("user", "What is the capital of France?")
+    assert saved[-1][0] == "assistant" and saved[-1][1].strip()
+    assert window.status.engine.text() == "Local model"
+    page.close()

@@ -6,9 +6,10 @@ and forwards them by signal. The exchange is saved even when the reply is stoppe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,7 +17,7 @@ from app.cancel import CancelToken
 from app.conversations import Conversations
 from app.errors import HearthError
 from app.llm.engine import Engine, GenerationStats
-from app.llm.prompt import Turn, build_messages
+from app.llm.prompt import Plan, Turn, plan_turn, reply_reserve
 from app.settings import Settings
 from app.store import Store
 
@@ -51,10 +52,13 @@ class Token:
 @dataclass(frozen=True)
 class Done:
     user_message_id: int
-    assistant_message_id: int
+    assistant_message_id: int | None  # None when stopped before the first token
     tokens: int
     tok_s: float
     cancelled: bool
+    context_start: int | None = None  # first message the model saw, when older ones were left out
+    prompt_tokens: int = 0
+    prompt_evaluated: int = 0  # prompt tokens the engine evaluated (the rest came from its cache)
 
 
 @dataclass(frozen=True)
@@ -79,12 +83,40 @@ class Assistant:
     def send(
         self, conversation_id: int, text: str, cancel: CancelToken | None = None
     ) -> Iterator[TurnEvent]:
+        """One turn. Nothing is stored for a message that cannot fit the context; a turn that
+        fails before its first token leaves no trace; a reply stopped early is kept as is."""
         text = text.strip()
         if not text:
             yield Failed("There is nothing to send.")
             return
-        cancel = cancel or CancelToken()
-        history = [Turn(m.role, m.content) for m in self.conversations.messages(conversation_id)]
+        # Background generations (memory extraction) pause while a reply is due.
+        foreground = getattr(self.engine, "foreground", None)
+        with foreground() if foreground is not None else contextlib.nullcontext():
+            yield from self._turn(conversation_id, text, cancel or CancelToken())
+
+    def _turn(self, conversation_id: int, text: str, cancel: CancelToken) -> Iterator[TurnEvent]:
+        try:
+            self.engine.wait_loaded()
+            history, previous_start = self.history(conversation_id)
+            count = _memo(self.engine.count_tokens)
+            reserve = reply_reserve(self.engine.n_ctx, self.settings.max_tokens)
+
+            def plan(block: str) -> Plan:
+                return plan_turn(
+                    self.settings.system_prompt,
+                    history,
+                    text,
+                    context_block=block,
+                    n_ctx=self.engine.n_ctx,
+                    reserve_for_reply=reserve,
+                    count_tokens=count,
+                    previous_start=previous_start,
+                )
+
+            plan("")  # a message that cannot fit is refused before anything is stored
+        except HearthError as exc:
+            yield Failed(str(exc))
+            return
         user_id = self.conversations.add_message(conversation_id, "user", text)
         self.conversations.title_from(conversation_id, text)
 
@@ -100,19 +132,16 @@ class Assistant:
 
         stats = GenerationStats()
         parts: list[str] = []
+        ok = False
+        turn: Plan | None = None
         try:
-            self.engine.wait_loaded()
-            messages = build_messages(
-                self.settings.system_prompt,
-                history,
-                text,
-                context_block=block,
-                n_ctx=self.engine.n_ctx,
-                reserve_for_reply=self.settings.max_tokens,
-                count_tokens=self.engine.count_tokens,
-            )
+            turn = plan(block)
+            if turn.block_used:
+                # Stored with the message so later turns resend it byte for byte: the
+                # conversation's cached prefix keeps matching.
+                self.conversations.update_message(user_id, meta={"context_block": block})
             for chunk in self.engine.chat(
-                messages,
+                turn.messages,
                 max_tokens=self.settings.max_tokens,
                 temperature=self.settings.temperature,
                 cancel=cancel,
@@ -120,39 +149,76 @@ class Assistant:
             ):
                 parts.append(chunk)
                 yield Token(chunk)
+            ok = True
         except HearthError as exc:
             yield Failed(str(exc))
-            return
         finally:
-            # Whatever streamed is the user's: save it even when stopped or interrupted.
             reply = "".join(parts)
-            info = self.engine.model_info
-            assistant_id = self.conversations.add_message(
-                conversation_id,
-                "assistant",
-                reply,
-                model=info.name if info else None,
-                tokens=stats.tokens,
-                tok_s=round(stats.tok_s, 2),
-                meta={
-                    "memories_used": [m.id for m in recalled],
-                    "cancelled": stats.cancelled,
-                    # the server went away mid-answer (remote engines): the user can retry
-                    "cut_off": stats.finish_reason == "cut_off",
-                },
-            )
-        yield Done(user_id, assistant_id, stats.tokens, stats.tok_s, stats.cancelled)
-        if self.memory is not None and self.settings.memory_enabled:
+            assistant_id = None
+            if reply:
+                # Whatever streamed is the user's: saved even when stopped or interrupted.
+                info = self.engine.model_info
+                assistant_id = self.conversations.add_message(
+                    conversation_id,
+                    "assistant",
+                    reply,
+                    model=info.name if info else None,
+                    tokens=stats.tokens,
+                    tok_s=round(stats.tok_s, 2),
+                    meta={
+                        "memories_used": [m.id for m in recalled],
+                        "cancelled": stats.cancelled,
+                        # the server went away mid-answer (remote engines): the user can retry
+                        "cut_off": stats.finish_reason == "cut_off",
+                        "context_start": turn.start_id if turn else None,
+                    },
+                )
+            elif not ok and not cancel.cancelled:
+                # Failed before a word was written: the turn leaves no trace.
+                self.conversations.delete_message(user_id)
+        if not ok and not reply:
+            return
+        yield Done(
+            user_id,
+            assistant_id,
+            stats.tokens,
+            stats.tok_s,
+            stats.cancelled,
+            context_start=turn.start_id if turn else None,
+            prompt_tokens=stats.prompt_tokens,
+            prompt_evaluated=stats.prompt_evaluated,
+        )
+        if reply and self.memory is not None and self.settings.memory_enabled:
             self._learn(conversation_id, user_id, text, reply)
+
+    def history(self, conversation_id: int) -> tuple[list[Turn], int | None]:
+        """The stored conversation as it was sent (user turns with the memories they carried),
+        and where the last turn's context started."""
+        turns: list[Turn] = []
+        start: int | None = None
+        for m in self.conversations.messages(conversation_id):
+            content = m.content
+            block = m.meta.get("context_block")
+            if m.role == "user" and isinstance(block, str) and block:
+                content = f"{content}\n\n{block}"
+            if m.role == "assistant":
+                start = m.meta.get("context_start")
+            turns.append(Turn(m.role, content, m.id))
+        return turns, start
 
     def _learn(self, conversation_id: int, user_id: int, text: str, reply: str) -> None:
         """Extract memories in the background: the answer is never delayed by it."""
         memory = self.memory
         assert memory is not None
 
+        background = getattr(self.engine, "background", None)
+
         def run() -> None:
             try:
-                memory.observe(conversation_id, user_id, text, reply)
+                # Extraction runs on the engine's background context: the conversation's
+                # cached prefix stays, and the next reply never waits for it.
+                with background() if background is not None else contextlib.nullcontext():
+                    memory.observe(conversation_id, user_id, text, reply)
             except Exception:
                 log.exception("memory extraction failed")
 
@@ -164,3 +230,15 @@ class Assistant:
         """Wait for background learning to finish (tests, shutdown)."""
         for thread in list(self._learners):
             thread.join(timeout)
+
+
+def _memo(count: Callable[[str], int]) -> Callable[[str], int]:
+    """Count each text once per turn (the budget is planned twice)."""
+    seen: dict[str, int] = {}
+
+    def counted(text: str) -> int:
+        if text not in seen:
+            seen[text] = count(text)
+        return seen[text]
+
+    return counted

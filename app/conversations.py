@@ -111,6 +111,9 @@ class Conversations:
                     (content, json.dumps(merged), message_id),
                 )
 
+    def delete_message(self, message_id: int) -> None:
+        self.store.execute("DELETE FROM messages WHERE id=?", (message_id,))
+
     def delete_messages_from(self, conversation_id: int, message_id: int) -> int:
         """Delete a message and every later one in its conversation (regenerate, edit and
         resend); returns how many went."""

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from app.assistant import Assistant, Done, Recalled, Token
+from app.assistant import Assistant, Done, Failed, Recalled, Token
 from app.cancel import CancelToken
 from app.core import Core
+from app.errors import ModelError
+from app.settings import Settings, save_settings
 
 
 @pytest.fixture
@@ -90,3 +92,66 @@ def test_memories_are_reported_and_stored_with_the_answer(core: Core) -> None:
     assert hook.observed and hook.observed[0][2] == "What is my sister called?"
     # the stored user message is what the user typed, not the prompt with memories
     assert core.conversations.messages(conv)[0].content == "What is my sister called?"
+
+
+@pytest.fixture
+def small_core() -> Iterator[Core]:
+    """A core whose model context holds 512 tokens, so a conversation outgrows it quickly."""
+    save_settings(
+        Settings(context_tokens=512, max_tokens=16, temperature=0.0, memory_enabled=False)
+    )
+    c = Core.open(load_model=True, n_threads=1)
+    c.engine.wait_loaded()
+    yield c
+    c.close()
+
+
+def test_a_conversation_longer_than_the_context_still_answers(small_core: Core) -> None:
+    prompts: list[list[dict[str, str]]] = []
+    chat = small_core.engine.chat
+
+    def watching(messages: list[dict[str, str]], **kwargs: Any) -> Iterator[str]:
+        prompts.append(messages)
+        return chat(messages, **kwargs)
+
+    small_core.engine.chat = watching  # type: ignore[method-assign]
+    conv = small_core.conversations.create()
+    starts = []
+    for i in range(14):
+        events = list(small_core.assistant.send(conv, f"Fact number {i}: " + "tea " * 20))
+        done = events[-1]
+        assert isinstance(done, Done), events
+        starts.append(done.context_start)
+    assert starts[0] is None and starts[-1] is not None  # older turns were left out
+    stored = small_core.conversations.messages(conv)
+    assert len(stored) == 28 and all(m.content for m in stored)
+    assert stored[-1].meta["context_start"] == starts[-1]
+    newest = "Fact number 13: " + "tea " * 19 + "tea"
+    assert stored[-2].content == newest
+    sent = prompts[-1]
+    assert sent[0]["role"] == "system" and sent[-1] == {"role": "user", "content": newest}
+    assert sent[1]["role"] == "user" and len(sent) < 28
+
+
+def test_a_message_longer_than_the_context_is_refused_and_nothing_stored(
+    small_core: Core,
+) -> None:
+    conv = small_core.conversations.create()
+    events = list(small_core.assistant.send(conv, "word " * 800))
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert "context" in events[0].message and "Settings" in events[0].message
+    assert small_core.conversations.messages(conv) == []
+    # and the conversation goes on
+    assert isinstance(list(small_core.assistant.send(conv, "Hello."))[-1], Done)
+
+
+def test_a_failed_turn_stores_no_empty_answer(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Iterator[str]:
+        raise ModelError("the model stopped working")
+        yield ""
+
+    monkeypatch.setattr(core.engine, "chat", broken)
+    conv = core.conversations.create()
+    events = list(core.assistant.send(conv, "Name a colour."))
+    assert isinstance(events[-1], Failed) and "stopped working" in events[-1].message
+    assert core.conversations.messages(conv) == []

@@ -23,7 +23,9 @@ from typing import Any, TypeVar
 from app.cancel import CancelToken
 from app.errors import ModelError
 from app.llm import lora_swap
+from app.llm.background import BackgroundModel
 from app.llm.llama_loader import free_cores, load_llama
+from app.llm.prompt import ContextError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ class GenerationStats:
     """Filled as a generation runs; read after the stream ends."""
 
     tokens: int = 0
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # the whole prompt, in the model's tokens
+    prompt_evaluated: int = 0  # of which llama.cpp evaluated (the rest was cached)
+    cached_before: int = 0  # tokens in the model's cache when the generation began
     first_token_s: float = 0.0
     seconds: float = 0.0
     cancelled: bool = False
@@ -72,7 +76,14 @@ class Engine:
         self.n_gpu_layers = n_gpu_layers
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-engine")
         # Held by every use of the model; re-entrant so a load's callbacks may set adapters.
+        # A stream holds it only while a token is computed; between tokens its claim keeps
+        # other users waiting (`_wait_free`) until it ends or is abandoned.
         self._lock = threading.RLock()
+        self._free = threading.Condition(self._lock)
+        self._claim: _Claim | None = None
+        self.abandon_after_s = 10.0
+        # A second context on the same mmap'd weights for background generations.
+        self._background = BackgroundModel(self)
         self._llama: Any = None
         self._adapters = _Adapters()
         self._loading: Future[ModelInfo] | None = None
@@ -139,6 +150,7 @@ class Engine:
         return self.model_info
 
     def _swap_model(self, llama: Any, path: Path, info: dict[str, Any], started: float) -> None:
+        self._wait_free()  # a reply streaming from the old model finishes first
         self._drop_model()
         self._llama = llama
         self.model_info = ModelInfo(
@@ -172,10 +184,20 @@ class Engine:
         """Run `fn(llama)` with the model to itself and return its result (evaluation,
         tokenizing)."""
         with self._lock:
+            self._wait_free()
             return fn(self._require())
 
     def count_tokens(self, text: str) -> int:
-        return self.call(lambda llama: len(llama.tokenize(text.encode("utf-8"), special=True)))
+        # Tokenizing reads only the vocabulary: it need not wait for a streaming reply.
+        with self._lock:
+            llama = self._require()
+            return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens held in the main context's KV cache (the open conversation's prefix)."""
+        with self._lock:
+            return int(self._llama.n_tokens) if self._llama is not None else 0
 
     # -- adapters --------------------------------------------------------------------------
     def set_adapters(self, adapters: list[tuple[Path, float]]) -> None:
@@ -184,6 +206,7 @@ class Engine:
 
     def _set_adapters(self, adapters: list[tuple[Path, float]]) -> None:
         with self._lock:
+            self._wait_free()
             self._set_adapters_locked(adapters)
 
     def _set_adapters_locked(self, adapters: list[tuple[Path, float]]) -> None:
@@ -234,7 +257,11 @@ class Engine:
         json_schema: dict[str, Any] | None = None,
         stats: GenerationStats | None = None,
     ) -> Iterator[str]:
-        """Stream the reply's text chunks, with the model's own chat template."""
+        """Stream the reply's text chunks, with the model's own chat template.
+
+        Inside `background()` the stream runs on the background context instead, so the
+        conversation's cached prefix in the main context is left as it was.
+        """
         cancel = cancel or CancelToken()
         stats = stats if stats is not None else GenerationStats()
         kwargs: dict[str, Any] = {
@@ -248,35 +275,115 @@ class Engine:
             kwargs.update(temperature=0.0, top_k=1)
         if json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        if getattr(_scope, "background", None) is self:
+            return self._background.chat(messages, kwargs, cancel, stats)
+        return self._stream(messages, kwargs, cancel, stats)
+
+    def _stream(
+        self,
+        messages: list[dict[str, str]],
+        kwargs: dict[str, Any],
+        cancel: CancelToken,
+        stats: GenerationStats,
+    ) -> Iterator[str]:
+        # The lock is held only while llama.cpp computes a token, never across `yield`: a
+        # stream closed from another thread, or left unread, must not lock the engine for
+        # good. Between tokens the stream keeps its claim on the model instead (see `_Claim`).
+        claim = _Claim()
+        started = time.perf_counter()
         with self._lock:
-            started = time.perf_counter()
+            self._wait_free()
+            llama = self._require()
+            claim.cached_before = int(llama.n_tokens)
+            _count_evals(llama, stats)
+            self._claim = claim
             self._set_busy(True)
-            stream = None
-            finished = False
             try:
-                stream = self._require().create_chat_completion(messages=messages, **kwargs)
-                for chunk in stream:
-                    if cancel.cancelled:
+                claim.stream = llama.create_chat_completion(messages=messages, **kwargs)
+            except BaseException:
+                self._end(claim)
+                raise
+        finished = False
+        try:
+            while True:
+                with self._lock:
+                    if claim.ended or cancel.cancelled:
                         break
-                    choice = chunk["choices"][0]
-                    text = choice["delta"].get("content")
-                    if choice.get("finish_reason"):
-                        stats.finish_reason = choice["finish_reason"]
-                    if text:
-                        if stats.tokens == 0:
-                            stats.first_token_s = time.perf_counter() - started
-                        stats.tokens += 1
-                        stats.seconds = time.perf_counter() - started
-                        yield text
-                finished = True
-            finally:
-                # Reached on cancel, on the caller closing the stream, and on errors alike.
-                stats.cancelled = cancel.cancelled or not finished
-                if stream is not None:
-                    stream.close()
-                if stats.tokens == 0:
+                    claim.suspended_at = None
+                    try:
+                        chunk = next(claim.stream)
+                    except StopIteration:
+                        finished = True
+                        break
+                    except ValueError as exc:  # the prompt does not fit the context
+                        raise ContextError(str(exc)) from exc
+                    finally:
+                        claim.suspended_at = time.monotonic()
+                choice = chunk["choices"][0]
+                text = choice["delta"].get("content")
+                if choice.get("finish_reason"):
+                    stats.finish_reason = choice["finish_reason"]
+                if text:
+                    if stats.tokens == 0:
+                        stats.first_token_s = time.perf_counter() - started
+                    stats.tokens += 1
                     stats.seconds = time.perf_counter() - started
-                self._set_busy(False)
+                    yield text
+        finally:
+            # Reached on cancel, on the caller closing the stream (from any thread), on
+            # garbage collection of an abandoned stream, and on errors alike.
+            stats.cancelled = cancel.cancelled or not finished
+            if stats.tokens == 0:
+                stats.seconds = time.perf_counter() - started
+            stats.cached_before = claim.cached_before
+            with self._lock:
+                self._end(claim)
+
+    def _wait_free(self) -> None:
+        """Wait (lock held) until no stream claims the model. A stream whose reader has not
+        asked for a token for `abandon_after_s` is ended, so an abandoned stream cannot keep
+        everyone else waiting."""
+        while self._claim is not None:
+            claim = self._claim
+            idle = time.monotonic() - claim.suspended_at if claim.suspended_at else 0.0
+            if self._closed or idle >= self.abandon_after_s:
+                log.warning("ending a reply stream nobody has read for %.1f s", idle)
+                self._end(claim)
+                return
+            self._free.wait(timeout=max(0.01, min(0.5, self.abandon_after_s - idle)))
+
+    def _end(self, claim: _Claim) -> None:
+        """Close a stream and give the model back; callers hold the lock; idempotent."""
+        if claim.ended:
+            return
+        claim.ended = True
+        if claim.stream is not None:
+            with contextlib.suppress(Exception):
+                claim.stream.close()
+        if self._llama is not None:
+            _uncount_evals(self._llama)
+        if self._claim is claim:
+            self._claim = None
+            self._set_busy(False)
+            self._free.notify_all()
+            self._background.wake()
+
+    @contextlib.contextmanager
+    def background(self) -> Iterator[None]:
+        """Run this thread's generations on the background context (memory extraction): it
+        never evicts the conversation's cache, and it pauses while a reply is due."""
+        previous = getattr(_scope, "background", None)
+        _scope.background = self
+        try:
+            yield
+        finally:
+            _scope.background = previous
+
+    @contextlib.contextmanager
+    def foreground(self) -> Iterator[None]:
+        """A reply is being prepared or streamed: background generations wait meanwhile."""
+        with self._background.foreground():
+            yield
 
     def generate_text(self, messages: list[dict[str, str]], **kwargs: Any) -> str:
         return "".join(self.chat(messages, **kwargs))
@@ -288,7 +395,47 @@ class Engine:
         self._closed = True
         self._worker.shutdown(wait=True)
         with self._lock:
+            if self._claim is not None:
+                self._end(self._claim)
             self._drop_model()
+        self._background.close()
+
+
+@dataclass
+class _Claim:
+    """A stream's hold on the model between tokens."""
+
+    stream: Any = None
+    suspended_at: float | None = None  # when the reader last got a token (None: computing)
+    cached_before: int = 0
+    ended: bool = False
+
+
+# Which engine's background context this thread's generations use (see Engine.background).
+_scope = threading.local()
+
+
+def _count_evals(llama: Any, stats: GenerationStats) -> None:
+    """Record how many prompt tokens llama.cpp really evaluates (the rest came from the KV
+    cache): the first `eval` of a generation is the prompt's uncached part. Set on the
+    instance for one generation and removed by `_uncount_evals`."""
+    original = type(llama).eval
+    first = [True]
+
+    def eval(tokens: Any) -> None:
+        if first[0]:
+            first[0] = False
+            stats.prompt_evaluated = len(tokens)
+            original(llama, tokens)
+            stats.prompt_tokens = int(llama.n_tokens)
+            return
+        original(llama, tokens)
+
+    llama.eval = eval
+
+
+def _uncount_evals(llama: Any) -> None:
+    llama.__dict__.pop("eval", None)
 
 
 def threads_alive() -> list[str]:

@@ -117,3 +117,63 @@ def test_failed_switch_leaves_chat_working(engine: Engine, tmp_path: Path) -> No
         engine.load(bad).result()
     info = engine.wait_loaded()  # the model still in use answers
     assert info.architecture == "llama"
+
+
+def _in_thread(fn: object, timeout: float = 120) -> list[object]:
+    """Run `fn` on another thread; [result] if it finished in time, [] if it hung."""
+    out: list[object] = []
+
+    def run() -> None:
+        out.append(fn())  # type: ignore[operator]
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return out
+
+
+def test_stream_closed_from_another_thread_frees_the_engine(engine: Engine) -> None:
+    streams: list[Iterator[str]] = []
+
+    def start() -> str:
+        stream = engine.chat(HELLO, max_tokens=100, temperature=0)
+        streams.append(stream)
+        return next(stream)
+
+    assert _in_thread(start)
+    assert _in_thread(lambda: streams[0].close() or True)  # closed by a third thread
+    assert not engine.busy
+    assert _in_thread(lambda: engine.generate_text(HELLO, max_tokens=4, temperature=0))
+
+
+def test_a_stream_nobody_reads_does_not_lock_the_engine(engine: Engine) -> None:
+    engine.abandon_after_s = 0.3
+    try:
+        stream = engine.chat(HELLO, max_tokens=100, temperature=0)
+        next(stream)  # then never read again, never closed
+        got = _in_thread(lambda: engine.generate_text(HELLO, max_tokens=4, temperature=0))
+        assert got and str(got[0]).strip()
+        assert list(stream) == []  # the abandoned stream ended; it yields nothing more
+    finally:
+        engine.abandon_after_s = 10.0
+
+
+def test_background_generation_keeps_the_conversation_cache(engine: Engine) -> None:
+    convo = [{"role": "system", "content": "You are brief."}, *HELLO]
+    first = GenerationStats()
+    reply = "".join(engine.chat(convo, max_tokens=12, temperature=0, stats=first))
+    cached = engine.cached_tokens
+    with engine.background():
+        side = engine.generate_text(
+            [{"role": "user", "content": "Say one word about the sea."}],
+            max_tokens=24,
+            temperature=0,
+        )
+    assert side.strip()
+    assert engine.cached_tokens == cached  # the main context was not touched
+    follow = [*convo, {"role": "assistant", "content": reply}, {"role": "user", "content": "Why?"}]
+    second = GenerationStats()
+    "".join(engine.chat(follow, max_tokens=4, temperature=0, stats=second))
+    assert second.cached_before == cached
+    assert second.prompt_evaluated == second.prompt_tokens - cached  # only the new tokens
+    assert second.prompt_evaluated < 20

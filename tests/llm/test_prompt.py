@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from app.llm.prompt import Turn, build_messages
+import pytest
+
+from app.llm.prompt import ContextError, Turn, build_messages, plan_turn
 
 
 def words(text: str) -> int:
@@ -59,3 +61,53 @@ def test_oldest_turns_are_dropped_to_fit_and_history_starts_with_user() -> None:
     assert total <= 120 - 20 + 8
     assert messages[1]["role"] == "user"
     assert messages[-2]["content"].startswith("answer 19")
+
+
+def _history(n: int) -> list[Turn]:
+    turns = []
+    for i in range(n):
+        turns += [
+            Turn("user", f"question {i} " * 5, id=2 * i + 1),
+            Turn("assistant", f"answer {i} " * 5, id=2 * i + 2),
+        ]
+    return turns
+
+
+def test_a_message_larger_than_the_context_is_refused() -> None:
+    with pytest.raises(ContextError, match="tokens"):
+        plan_turn("sys", [], "word " * 200, n_ctx=120, reserve_for_reply=20, count_tokens=words)
+
+
+def test_a_memory_block_that_does_not_fit_is_left_out_not_the_message() -> None:
+    plan = plan_turn(
+        "sys",
+        [],
+        "word " * 60,
+        context_block="memory " * 50,
+        n_ctx=120,
+        reserve_for_reply=20,
+        count_tokens=words,
+    )
+    assert not plan.block_used and plan.messages[-1]["content"] == "word " * 60
+
+
+def test_context_start_moves_in_steps_and_stays_put_between_them() -> None:
+    history = _history(20)
+    plan = plan_turn("sys", history, "now", n_ctx=200, reserve_for_reply=20, count_tokens=words)
+    assert plan.dropped > 0 and plan.start_id is not None
+    assert plan.messages[1]["role"] == "user"
+    assert plan.messages[1]["content"] == next(t.content for t in history if t.id == plan.start_id)
+    # The next turn starts at the same message: its prefix is the one already cached.
+    history += [Turn("user", "now", id=41), Turn("assistant", "ok", id=42)]
+    nxt = plan_turn(
+        "sys",
+        history,
+        "then",
+        n_ctx=200,
+        reserve_for_reply=20,
+        count_tokens=words,
+        previous_start=plan.start_id,
+    )
+    assert nxt.start_id == plan.start_id
+    assert nxt.messages[: len(plan.messages) - 1] == plan.messages[:-1]
+    assert nxt.messages[-1]["content"] == "then"

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.llm.base import LOCAL, ChatEngine
+from app.llm.base import LOCAL, ChatEngine, build
 from app.llm.servers import ServerRecord, Servers, allow_only
 
 if TYPE_CHECKING:
@@ -137,8 +137,10 @@ def open_remote(
             if k in ("n_ctx", "connect_timeout_s", "read_timeout_s", "retries")
         }
     )
-    engine = RemoteEngine(
-        record.url,
+    # Every server the user adds speaks the OpenAI-compatible subset: one kind in the registry.
+    engine = build(
+        "openai",
+        url=record.url,
         name=record.name,
         api_key=servers.api_key(record),
         model=plan.model,
@@ -146,6 +148,7 @@ def open_remote(
         request_extra=dict(plan.extra),
         avoid_models=plan.avoid,
     )
+    assert isinstance(engine, RemoteEngine)
     return engine, plan
 
 

@@ -21,9 +21,13 @@ SERVICE = "hearth-engines"
 log = logging.getLogger(__name__)
 
 
+def _keyring_allowed() -> bool:
+    return paths.home() is None
+
+
 def _keyring() -> Any:
     """The keyring module when a real backend is there, else None."""
-    if paths.home() is not None:
+    if not _keyring_allowed():
         return None
     try:
         import keyring

@@ -257,3 +257,41 @@ def test_the_adapter_follows_the_users_choice_reply_by_reply(server: LlamaServer
         assert "liar runs another base model" in answering.plan.message
     finally:
         core.close()
+
+
+def test_with_an_os_keyring_the_key_lives_there_and_not_in_a_file(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class Ring(KeyringBackend):  # an OS keyring held in memory: none runs on a test machine
+        priority = 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.kept: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.kept.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.kept[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.kept.pop((service, username), None)
+
+    ring = Ring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(ring)
+    monkeypatch.setattr(server_keys, "_keyring_allowed", lambda: True)
+    try:
+        servers = Servers(store)
+        record = servers.add("desk", HOME_SERVER, api_key="sk-secret-123")
+        assert ring.kept == {(server_keys.SERVICE, "desk"): "sk-secret-123"}
+        assert not server_keys.key_file().exists()
+        assert servers.api_key(record) == "sk-secret-123"
+        servers.remove("desk")
+        assert ring.kept == {}
+    finally:
+        keyring.set_keyring(previous)

@@ -356,6 +356,11 @@ class RemoteEngine:
             response.close()
         if response.status_code in (401, 403):
             return f"{self.name} refused the API key (HTTP {response.status_code})"
+        if response.status_code in (404, 405):
+            return (
+                f"{self.name} ({self.url}) has no OpenAI-compatible API at "
+                f"{response.request.url.path}; check the address and the port"
+            )
         return f"{self.name} refused the request (HTTP {response.status_code}): {detail}"
 
     def _slow_message(self, tokens: int) -> str:

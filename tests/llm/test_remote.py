@@ -249,3 +249,10 @@ def test_stop_is_at_once_while_the_server_has_not_answered_yet() -> None:
     silent.close()
     assert not hung, "the stop waited for the silent server"
     assert received == [] and stats.cancelled and stats.tokens == 0
+
+
+def test_an_address_without_the_api_is_named_plainly(server: LlamaServer) -> None:
+    engine = RemoteEngine(f"{server.url}/somewhere", name="desk", api_key=KEY, options=FAST)
+    with pytest.raises(RemoteError, match="has no OpenAI-compatible API at /somewhere/v1/models"):
+        engine.models()
+    engine.close()

@@ -143,20 +143,8 @@ def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_server(servers: Servers, record: ServerRecord) -> list[str]:
-    """Connect to `record` (the guard lets its host through for the test) and list its models."""
-    from app.llm.remote_setup import open_remote
-
-    engine, _plan = open_remote(servers, record, None)
-    try:
-        with servers.reaching(record):
-            return engine.models()
-    finally:
-        engine.close()
-
-
 def _test(args: argparse.Namespace) -> int:
-    from app.llm.remote_setup import personal_adapter, plan_adapter
+    from app.llm.remote_setup import check_server, personal_adapter, plan_adapter
 
     with open_store() as store:
         servers = Servers(store)

@@ -152,6 +152,16 @@ def open_remote(
     return engine, plan
 
 
+def check_server(servers: Servers, record: ServerRecord) -> list[str]:
+    """Connect to `record` (the guard lets its host through for the test) and list its models."""
+    engine, _plan = open_remote(servers, record, None)
+    try:
+        with servers.reaching(record):
+            return engine.models()
+    finally:
+        engine.close()
+
+
 def choose(core: Any, name: str | None, *, remember: bool = True) -> Answering:
     """Make `name` (a server, or None/'local') answer the user's turns; the guard lets through
     that server's host and nothing else. `remember` keeps the choice for the next start."""

@@ -143,6 +143,8 @@ class EnginesPage(QWidget):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.result.setProperty("error", error)
+        self.result.style().unpolish(self.result)  # the style sheet reads the property again
+        self.result.style().polish(self.result)
         self.result.setText(text)
 
     def _update_consent(self) -> None:
@@ -226,21 +228,20 @@ class EnginesPage(QWidget):
 
     def _busy(self) -> bool:
         if getattr(self.parentWidget(), "generating", False):
-            self._say("A reply is being written; stop it or wait, then switch.", error=True)
+            self._say("A reply is being written; stop it or wait for it first.", error=True)
             return True
         return False
 
     def test_selected(self) -> None:
         name = self.selected_name()
-        if name in (None, LOCAL):
-            return
+        if name in (None, LOCAL) or self._busy():
+            return  # some servers stop a running reply to answer another request
         record = self.servers.get(str(name))
         self.test_button.setEnabled(False)
         self._say(f"Connecting to {record.url}…")
 
         def work() -> tuple[list[str], str]:
-            from app.cli.engines_cmd import check_server
-            from app.llm.remote_setup import personal_adapter, plan_adapter
+            from app.llm.remote_setup import check_server, personal_adapter, plan_adapter
 
             models = check_server(self.servers, record)
             plan = plan_adapter(record, personal_adapter(self.core.store), models)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.cancel import CancelToken
-from app.conversations import Conversations
+from app.conversations import Conversations, title_for
 from app.errors import HearthError
 from app.llm.engine import Engine, GenerationStats
 from app.llm.prompt import Plan, Turn, plan_turn, reply_reserve
@@ -45,6 +45,13 @@ class Recalled:
 
 
 @dataclass(frozen=True)
+class Opened:
+    """The conversation a turn started (sent when `send` was given none)."""
+
+    conversation_id: int
+
+
+@dataclass(frozen=True)
 class Token:
     text: str
 
@@ -66,7 +73,7 @@ class Failed:
     message: str
 
 
-TurnEvent = Recalled | Token | Done | Failed
+TurnEvent = Opened | Recalled | Token | Done | Failed
 
 
 @dataclass
@@ -81,10 +88,11 @@ class Assistant:
         self._learners: list[threading.Thread] = []
 
     def send(
-        self, conversation_id: int, text: str, cancel: CancelToken | None = None
+        self, conversation_id: int | None, text: str, cancel: CancelToken | None = None
     ) -> Iterator[TurnEvent]:
         """One turn. Nothing is stored for a message that cannot fit the context; a turn that
-        fails before its first token leaves no trace; a reply stopped early is kept as is."""
+        fails before its first token leaves no trace; a reply stopped early is kept as is.
+        Without a conversation id, a new conversation is made once the message is accepted."""
         text = text.strip()
         if not text:
             yield Failed("There is nothing to send.")
@@ -94,10 +102,12 @@ class Assistant:
         with foreground() if foreground is not None else contextlib.nullcontext():
             yield from self._turn(conversation_id, text, cancel or CancelToken())
 
-    def _turn(self, conversation_id: int, text: str, cancel: CancelToken) -> Iterator[TurnEvent]:
+    def _turn(
+        self, conversation: int | None, text: str, cancel: CancelToken
+    ) -> Iterator[TurnEvent]:
         try:
             self.engine.wait_loaded()
-            history, previous_start = self.history(conversation_id)
+            history, previous_start = self.history(conversation) if conversation else ([], None)
             count = _memo(self.engine.count_tokens)
             reserve = reply_reserve(self.engine.n_ctx, self.settings.max_tokens)
 
@@ -117,6 +127,11 @@ class Assistant:
         except HearthError as exc:
             yield Failed(str(exc))
             return
+        if conversation is None:
+            conversation_id = self.conversations.create(title_for(text))
+            yield Opened(conversation_id)
+        else:
+            conversation_id = conversation
         user_id = self.conversations.add_message(conversation_id, "user", text)
         self.conversations.title_from(conversation_id, text)
 

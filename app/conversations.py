@@ -128,8 +128,19 @@ class Conversations:
         """Name a new conversation after its first message."""
         conv = self.get(conversation_id)
         if conv is not None and conv.title == "New conversation":
-            words = " ".join(text.split())
-            self.rename(conversation_id, words[:48] + ("…" if len(words) > 48 else ""))
+            self.rename(conversation_id, title_for(text))
+
+
+def title_for(text: str, limit: int = 48) -> str:
+    """A conversation title from its first message: one line, cut at a word, never mid-word.
+    The window and the command line both name conversations with it."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line or "New conversation"
+    cut = line[: limit + 1].rsplit(" ", 1)[0]
+    if len(cut) > limit or not cut:  # one word longer than the limit
+        cut = line[:limit]
+    return cut.rstrip(" ,.;:") + "…"
 
 
 def _message(row: Any) -> Message:

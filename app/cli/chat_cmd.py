@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.assistant import Done, Failed, Token
+from app.assistant import Done, Failed, Opened, Token
 from app.cli.common import open_core, print_json, read_jsonl
 from app.errors import HearthError
 
@@ -46,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
                 print(answering.plan.message, file=sys.stderr)
         core.engine.wait_loaded()
         for prompt in prompts:
+            # Without --conversation each prompt opens a new one, once the prompt is accepted.
             conv = args.conversation if args.prompt and args.conversation else None
-            _answer(core, conv or core.conversations.create(), prompt, args)
+            if conv is not None and core.conversations.get(conv) is None:
+                raise HearthError(f"there is no conversation {conv}")
+            _answer(core, conv, prompt, args)
     finally:
         core.close()
     return 0
@@ -73,11 +76,13 @@ def _batch_prompts(path: Path) -> list[str]:
     return prompts
 
 
-def _answer(core: Any, conversation_id: int, prompt: str, args: argparse.Namespace) -> None:
+def _answer(core: Any, conversation_id: int | None, prompt: str, args: argparse.Namespace) -> None:
     parts: list[str] = []
     done: Done | None = None
     for event in core.assistant.send(conversation_id, prompt):
-        if isinstance(event, Token):
+        if isinstance(event, Opened):
+            conversation_id = event.conversation_id
+        elif isinstance(event, Token):
             parts.append(event.text)
             if not args.json:
                 sys.stdout.write(event.text)

@@ -99,6 +99,13 @@ class ChatView(QScrollArea):
         self.welcome.suggested.connect(self.suggested)
         outer.addWidget(self.welcome, 100)
         self.setWidget(canvas)
+        # Above the first message the model still sees, once older ones no longer fit.
+        self.divider = QLabel("Older messages are beyond what the model can see", self.column)
+        self.divider.setObjectName("contextDivider")
+        self.divider.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.divider.hide()
+        self._by_id: dict[int, QWidget] = {}
+        self.context_start: int | None = None
         self._follow = True
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._track)
@@ -107,19 +114,44 @@ class ChatView(QScrollArea):
 
     # -- content ---------------------------------------------------------------------------
     def clear(self) -> None:
+        self.messages.removeWidget(self.divider)
+        self.divider.hide()
         while self.messages.count() > 1:
             item = self.messages.takeAt(0)
             widget = item.widget()
             if widget is not None:
                 widget.hide()
                 widget.deleteLater()
+        self._by_id.clear()
+        self.context_start = None
         self._follow = True
         self._refresh_welcome()
 
-    def add_user(self, text: str) -> UserMessage:
+    def add_user(self, text: str, message_id: int | None = None) -> UserMessage:
         widget = UserMessage(text, self.column)
         self._insert(widget)
+        if message_id is not None:
+            self.set_message_id(widget, message_id)
         return widget
+
+    def set_message_id(self, widget: QWidget, message_id: int) -> None:
+        self._by_id[message_id] = widget
+        if message_id == self.context_start:
+            self._place_divider()
+
+    def mark_context_start(self, message_id: int | None) -> None:
+        """Show where the model's context starts (None: it holds the whole conversation)."""
+        self.context_start = message_id
+        self._place_divider()
+
+    def _place_divider(self) -> None:
+        self.messages.removeWidget(self.divider)
+        widget = self._by_id.get(self.context_start) if self.context_start else None
+        if widget is None:
+            self.divider.hide()
+            return
+        self.messages.insertWidget(self.messages.indexOf(widget), self.divider)
+        self.divider.show()
 
     def add_assistant(self) -> AssistantMessage:
         widget = AssistantMessage(self.column)
@@ -133,6 +165,7 @@ class ChatView(QScrollArea):
         self, message_id: int, text: str, figures: str, memories: list[MemoryRef], rating: int
     ) -> AssistantMessage:
         widget = self.add_assistant()
+        self.set_message_id(widget, message_id)
         widget.finish(message_id, text, figures)
         widget.set_memories(memories)
         widget.set_rating(rating)
@@ -140,7 +173,8 @@ class ChatView(QScrollArea):
 
     def message_widgets(self) -> list[QWidget]:
         items = (self.messages.itemAt(i) for i in range(self.messages.count()))
-        return [item.widget() for item in items if item.widget() is not None]
+        widgets = [item.widget() for item in items if item.widget() is not None]
+        return [w for w in widgets if w is not self.divider]
 
     def answers(self) -> list[AssistantMessage]:
         return [w for w in self.message_widgets() if isinstance(w, AssistantMessage)]

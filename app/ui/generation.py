@@ -1,8 +1,7 @@
 """One reply, generated off the GUI thread: iterates Assistant.send and relays its events.
 
 The worker never touches a widget. It waits for the core (and so for the model) if the user sent
-before either was ready, creates the conversation when there is none yet, and stops within one
-token when its CancelToken is cancelled.
+before either was ready, and stops within one token when its CancelToken is cancelled.
 """
 
 from __future__ import annotations
@@ -18,15 +17,6 @@ from app.cancel import CancelToken
 from app.errors import HearthError
 
 log = logging.getLogger(__name__)
-
-
-def title_for(text: str, limit: int = 48) -> str:
-    """A conversation title from its first message: one line, cut at a word."""
-    line = " ".join(text.split())
-    if len(line) <= limit:
-        return line or "New conversation"
-    cut = line[:limit].rsplit(" ", 1)[0] or line[:limit]
-    return cut + "…"
 
 
 class GenerationSignals(QObject):
@@ -63,13 +53,13 @@ class GenerationWorker(QRunnable):
             core = self.core_getter(self.cancel)
             if self.cancel.cancelled:
                 return
-            conv_id = self.conversation_id
-            if conv_id is None:
-                conv_id = core.conversations.create(title=title_for(self.text))
-            sig.conversation.emit(conv_id)
+            if self.conversation_id is not None:
+                sig.conversation.emit(self.conversation_id)
             self._wait_for_model(core)
             sig.started.emit()
-            for event in core.assistant.send(conv_id, self.text, cancel=self.cancel):
+            # Without a conversation the assistant makes one, once the message is accepted
+            # (a refused message leaves no empty conversation behind).
+            for event in core.assistant.send(self.conversation_id, self.text, cancel=self.cancel):
                 self._relay(event)
         except HearthError as exc:
             if not self.cancel.cancelled:
@@ -100,6 +90,8 @@ class GenerationWorker(QRunnable):
         kind = type(event).__name__
         if kind == "Token":
             sig.token.emit(event.text)
+        elif kind == "Opened":
+            sig.conversation.emit(event.conversation_id)
         elif kind == "Recalled":
             sig.recalled.emit(list(event.memories))
         elif kind == "Done":

@@ -41,6 +41,8 @@ class MainWindow(QMainWindow):
         self.conversation_id: int | None = None
         self.worker: GenerationWorker | None = None
         self.live: AssistantMessage | None = None
+        self.live_user: QWidget | None = None
+        self.live_text = ""
         self.throughput = Throughput()
         self.tool_pages: dict[str, QWidget] = {}
         self._closed = False
@@ -121,14 +123,20 @@ class MainWindow(QMainWindow):
         self._view_generation += 1
         self.chat.clear()
         self.tasks.run(
-            lambda: (conversation_id, load_history(core, conversation_id)), self._show_history
+            lambda: (
+                conversation_id,
+                load_history(core, conversation_id),
+                core.assistant.history(conversation_id)[1],
+            ),
+            self._show_history,
         )
 
-    def _show_history(self, result: tuple[int, list[Entry]]) -> None:
-        conversation_id, entries = result
+    def _show_history(self, result: tuple[int, list[Entry], int | None]) -> None:
+        conversation_id, entries, context_start = result
         if conversation_id != self.conversation_id:
             return  # the user moved on while it loaded
         self.sidebar.select(conversation_id)
+        self.chat.mark_context_start(context_start)
         self._feed(self._view_generation, entries, 0)
 
     def _feed(self, generation: int, entries: list[Entry], start: int) -> None:
@@ -137,7 +145,7 @@ class MainWindow(QMainWindow):
             return
         for entry in entries[start : start + HISTORY_BATCH]:
             if entry.role == "user":
-                self.chat.add_user(entry.text)
+                self.chat.add_user(entry.text, entry.message_id)
             else:
                 self.chat.add_stored_answer(
                     entry.message_id, entry.text, entry.figures, entry.memories, entry.rating
@@ -174,7 +182,8 @@ class MainWindow(QMainWindow):
     def send(self, text: str) -> None:
         if self.worker is not None:
             return
-        self.chat.add_user(text)
+        self.live_user = self.chat.add_user(text)
+        self.live_text = text
         self.live = self.chat.add_assistant()
         if not self.session.ready:
             self.live.set_waiting("Waiting for the model to load…")
@@ -220,6 +229,11 @@ class MainWindow(QMainWindow):
     def _reply_done(self, done: Any) -> None:
         self.status.set_speed(done.tok_s)
         if self.live is not None:
+            if self.live_user is not None:
+                self.chat.set_message_id(self.live_user, done.user_message_id)
+            if done.assistant_message_id is not None:
+                self.chat.set_message_id(self.live, done.assistant_message_id)
+            self.chat.mark_context_start(done.context_start)
             model = self.session.model_name
             self.live.finish(
                 done.assistant_message_id,
@@ -229,6 +243,9 @@ class MainWindow(QMainWindow):
     def _reply_failed(self, message: str) -> None:
         if self.live is not None:
             self.live.show_error(message)
+            if not self.composer.input.toPlainText().strip():
+                # Nothing was kept of a failed turn: the text goes back for another try.
+                self.composer.suggest(self.live_text)
         from app.ui.engines_page import offer_fallback
 
         offer_fallback(self, message)  # a server of the user's own failed: retry or go local

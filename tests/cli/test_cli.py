@@ -82,3 +82,15 @@ def test_doctor_reports_a_healthy_install() -> None:
     assert obj["ok"]
     names = {c["check"] for c in obj["checks"]}
     assert {"llama-cpp-python", "model", "database"} <= names
+
+
+def test_chat_with_a_message_longer_than_the_context_is_refused_cleanly() -> None:
+    proc = hearth("chat", "word " * 6000, "--max-tokens", "8")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "context" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    from app.store import open_store
+
+    with open_store() as store:  # nothing was stored for it, not even a conversation
+        assert store.scalar("SELECT count(*) FROM messages") == 0
+        assert store.scalar("SELECT count(*) FROM conversations") == 0

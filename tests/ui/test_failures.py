@@ -42,3 +42,49 @@ def test_leaving_a_conversation_mid_reply_stops_and_saves_it(
     saved = core.conversations.messages(first)
     assert saved[-1].role == "assistant" and saved[-1].meta["cancelled"] is True
     assert saved[-1].content == "".join(tokens)
+
+
+def test_a_message_longer_than_the_context_is_refused_in_the_window(
+    make_window, driver, qtbot, settings_for_ui
+):
+    from PySide6.QtCore import Qt
+
+    settings_for_ui(context_tokens=512)
+    window = make_window()
+    core = window.session.core
+    long_text = "word " * 800
+    window.composer.input.setPlainText(long_text)
+    qtbot.keyClick(window.composer.input, Qt.Key.Key_Return)
+    driver.wait_reply(window)
+    answer = window.chat.answers()[0]
+    qtbot.waitUntil(lambda: answer.status.isVisibleTo(window), timeout=10_000)
+    assert "context" in answer.status.text() and "Traceback" not in answer.status.text()
+    assert window.composer.input.toPlainText().strip() == long_text.strip()  # given back
+    assert core.conversations.list() == []  # nothing stored, not even an empty conversation
+
+
+def test_the_window_shows_where_the_context_starts(make_window, driver, qtbot, settings_for_ui):
+    settings_for_ui(context_tokens=512)
+    window = make_window()
+    core = window.session.core
+    conv = core.conversations.create("Long")
+    for i in range(12):
+        core.conversations.add_message(conv, "user", f"Question {i}: " + "tea " * 20)
+        core.conversations.add_message(conv, "assistant", f"Answer {i}: " + "cake " * 20)
+    window.refresh_conversations()
+    qtbot.waitUntil(lambda: conv in window.sidebar.ids(), timeout=10_000)
+    window.sidebar.select(conv)
+    qtbot.waitUntil(lambda: len(window.chat.message_widgets()) == 24, timeout=10_000)
+    assert not window.chat.divider.isVisibleTo(window)
+    driver.type_and_send(window, "And now?")
+    driver.wait_reply(window)
+    start = window.chat.context_start
+    assert start is not None
+    widgets = window.chat.message_widgets()
+    first = core.conversations.message(start)
+    assert first is not None and first.role == "user"
+    assert window.chat.divider.isVisibleTo(window)
+    layout = window.chat.messages
+    after = layout.itemAt(layout.indexOf(window.chat.divider) + 1).widget()
+    assert after in widgets and after.text() == first.content
+    assert widgets.index(after) > 0  # older messages stay in view, above the line

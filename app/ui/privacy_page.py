@@ -216,6 +216,7 @@ class PrivacyPage(QWidget):
             + ", ".join(f"{k}={'1' if v else 'unset'}" for k, v in proof.offline_flags.items())
             + f"). The network guard is {'on' if proof.guard_installed else 'OFF'} and checks "
             f"{len(proof.guarded_events)} kinds of connection and name lookup."
+            + _servers_line(proof.allowed_hosts, found.get("settings").details.get("servers", 0))
         )
         self.disk.setText(f"Disk encryption: {disk.state}. {disk.detail}. {disk.advice}".strip())
         self.conversation_days.setValue(rules.conversation_days or 0)
@@ -380,3 +381,15 @@ def _wipe_live(core: Any, confirmation: str, emit: Any, token: CancelToken) -> A
     if confirmation.strip().lower() == WIPE_CONFIRMATION:
         _drop_adapter(core)
     return wipe(core.store, confirmation, progress=emit, cancel=token, memory=_live_memory(core))
+
+
+def _servers_line(hosts: list[str], configured: int) -> str:
+    """The one exception to "nothing leaves": servers of the user's own that they added."""
+    if hosts:
+        return (
+            f" Allowed because you added them as servers: {', '.join(hosts)}; your messages "
+            "go there when you choose one of them."
+        )
+    if configured:
+        return f" You added {configured} server(s) of your own; none is in use now."
+    return ""

@@ -131,3 +131,15 @@ def test_retention_rules_are_saved_and_applied(qtbot: Any, page: Any) -> None:
     assert retention.load_rules() == retention.Rules(conversation_days=30)
     assert "deleted 0 conversations" in page.message.text()
     assert page.memory_days.text() == "keep for ever"
+
+
+def test_a_server_of_the_users_own_is_named_as_the_one_exception(qtbot: Any, page: Any) -> None:
+    from app.privacy import guard
+
+    assert "Allowed because" not in page.flags.text()
+    try:
+        guard.allow_host("192.0.2.10")
+        page.refresh()
+        qtbot.waitUntil(lambda: "192.0.2.10" in page.flags.text(), timeout=WAIT_MS)
+    finally:
+        guard.disallow_all()

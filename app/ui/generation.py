@@ -71,7 +71,10 @@ class GenerationWorker(QRunnable):
             sig.finished.emit()
 
     def _wait_for_model(self, core: Any) -> None:
-        engine = getattr(core, "engine", None)
+        # The engine that answers: a server of the user's own need not wait for the local model.
+        engine = getattr(getattr(core, "assistant", None), "engine", None) or getattr(
+            core, "engine", None
+        )
         wait = getattr(engine, "wait_loaded", None)
         if wait is None:
             return

@@ -18,6 +18,7 @@ class Conversation:
     title: str
     created_at: str
     updated_at: str
+    leaf_id: int | None = None  # the last message of the branch shown
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Message:
     tokens: int | None = None
     tok_s: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    parent_id: int | None = None  # the message before it on its branch
 
 
 class Conversations:

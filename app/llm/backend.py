@@ -174,11 +174,24 @@ def _score(path: Path) -> int:
 
 
 def _ggml() -> Any:
-    """libggml, already loaded by llama_cpp (importing llama_cpp first makes it so)."""
+    """The libggml that libllama is linked to, already loaded by llama_cpp.
+
+    It must be that very copy: the wheel ships `libggml.so` and `libggml.so.0` as two files,
+    and opening the other one would load a second libggml with a registry of its own, where
+    a backend loaded into it is invisible to llama.cpp.
+    """
     import llama_cpp.llama_cpp as raw
 
-    lib_dir = Path(raw._base_path)
-    return ctypes.CDLL(str(lib_dir / "libggml.so"))
+    lib_dir = Path(raw._base_path).resolve()
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        maps = ""
+    for line in maps.splitlines():
+        path = line.split()[-1] if line.split() else ""
+        if Path(path).name.startswith("libggml.so") and Path(path).parent == lib_dir:
+            return ctypes.CDLL(path)
+    return ctypes.CDLL("libggml.so.0")  # by soname: the already-loaded one
 
 
 def ensure_loaded() -> BackendInfo:
@@ -200,7 +213,11 @@ def ensure_loaded() -> BackendInfo:
             ggml = _ggml()
             ggml.ggml_backend_load.restype = ctypes.c_void_p
             ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
-            if not ggml.ggml_backend_load(str(variants[chosen]).encode()):
+            from llama_cpp._utils import suppress_stdout_stderr
+
+            with suppress_stdout_stderr(disable=False):  # ggml logs the load on stderr
+                handle = ggml.ggml_backend_load(str(variants[chosen]).encode())
+            if not handle:
                 raise RuntimeError(f"llama.cpp's CPU backend {chosen} did not load")
             info.variant = chosen
         else:

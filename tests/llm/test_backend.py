@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from app.llm import backend
 
 
@@ -70,3 +72,19 @@ def test_hearths_loader_never_uses_the_amx_buffer(default_model):
     assert facts["variant"] != "sapphirerapids"
     if "AMX_INT8 = 1" in facts["system_info"] and facts["cpu_amx"]:
         assert facts["extra_bufts"] is False
+
+
+def test_the_installed_llama_cpp_is_the_portable_build():
+    """`make` builds llama.cpp with every x86-64 CPU variant; one that runs here is chosen at
+    run time, so nothing depends on the CPU that compiled it."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("the variant list checked here is x86-64's")
+    found = backend.variant_files()
+    assert {"x64", "sse42", "haswell", "skylakex", "zen4", "sapphirerapids"} <= set(found)
+    info = backend.ensure_loaded()
+    assert info.variant in found and info.variant != "sapphirerapids"
+    assert info.skipped["sapphirerapids"]
+    # The baseline variant runs on any x86-64 CPU and scores above zero here too.
+    assert backend._score(found["x64"]) > 0

@@ -155,3 +155,44 @@ def test_a_failed_turn_stores_no_empty_answer(core: Core, monkeypatch: pytest.Mo
     events = list(core.assistant.send(conv, "Name a colour."))
     assert isinstance(events[-1], Failed) and "stopped working" in events[-1].message
     assert core.conversations.messages(conv) == []
+
+
+TWENTY_TURNS = [
+    "I spent the weekend painting our kitchen a pale green.",
+    "What colour goes well with pale green?",
+    "Name a houseplant.",
+    "Our neighbours just adopted two rescue greyhounds.",
+    "How long do greyhounds live?",
+    "Give me a word that rhymes with tea.",
+    "I finally finished reading War and Peace last night.",
+    "Who wrote it?",
+    "Name a river in Spain.",
+    "What is the capital of Norway?",
+] * 2
+
+
+def test_follow_ups_evaluate_only_their_new_tokens_with_memory_and_extraction() -> None:
+    save_settings(Settings(max_tokens=12, temperature=0.0, memory_enabled=True))
+    core = Core.open(load_model=True, n_threads=1)
+    core.engine.wait_loaded()
+    try:
+        _twenty_turns(core)
+    finally:
+        core.close()
+
+
+def _twenty_turns(core: Core) -> None:
+    conv = core.conversations.create()
+    evaluated_new: list[tuple[int, int]] = []
+    for i, text in enumerate(TWENTY_TURNS):
+        cached = core.engine.cached_tokens  # extraction of the last turn may still be running
+        events = list(core.assistant.send(conv, text))
+        done = events[-1]
+        assert isinstance(done, Done), events
+        if i > 0:
+            evaluated_new.append((done.prompt_evaluated, done.prompt_tokens - cached))
+    core.assistant.wait_idle(timeout=120)
+    assert all(evaluated == new for evaluated, new in evaluated_new), evaluated_new
+    assert core.engine.background_generations > 0  # the model extractor did run
+    assert core.memory.count() > 0
+    assert all(new < 120 for _, new in evaluated_new)  # never the whole conversation again

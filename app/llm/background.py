@@ -40,6 +40,7 @@ class BackgroundModel:
         self._state = threading.Condition()  # guards _foreground and _closed
         self._foreground = 0
         self._closed = False
+        self.generations = 0  # how many generations ran here (tests, figures)
 
     # -- who goes first -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -95,6 +96,7 @@ class BackgroundModel:
                 if self._closed:
                     return chunks
                 stream = self._model().create_chat_completion(messages=messages, **kwargs)
+                self.generations += 1
                 try:
                     while not cancel.cancelled:
                         self._yield_to_replies()

@@ -379,6 +379,10 @@ class Engine:
         finally:
             _scope.background = previous
 
+    @property
+    def background_generations(self) -> int:
+        return self._background.generations
+
     @contextlib.contextmanager
     def foreground(self) -> Iterator[None]:
         """A reply is being prepared or streamed: background generations wait meanwhile."""

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 TOKENS = 128
-ROUNDS = 5
+ROUNDS = 9
 
 _CHILD = r"""
 import json, sys, time
@@ -26,14 +26,16 @@ from app.llm import backend
 from app.llm.llama_loader import load_llama
 from app.llm.models import packaged_default_model
 llama = load_llama(packaged_default_model(), n_ctx=512, n_threads=1, probe=False)
-prompt = "Write a short paragraph about autumn in the mountains."
-times = []
+prompt = b"Write a short paragraph about autumn in the mountains."
+llama.eval(llama.tokenize(prompt, add_bos=True))
+count = int(sys.argv[1])
 start = time.perf_counter()
-for chunk in llama.create_completion(prompt, max_tokens=int(sys.argv[1]), temperature=0.0,
-                                     top_k=1, stream=True):
-    times.append(time.perf_counter() - start)
+for _ in range(count):
+    token = llama.sample(temp=0.0)
+    llama.eval([token])
+seconds = time.perf_counter() - start
 info = backend.loaded_info()
-print(json.dumps({"tok_s": (len(times) - 1) / (times[-1] - times[0]), "variant": info.variant}))
+print(json.dumps({"tok_s": count / seconds, "variant": info.variant}))
 """
 
 
@@ -62,12 +64,16 @@ def main() -> None:
     portable: list[float] = []
     native: list[float] = []
     variant = "unknown"
-    for _ in range(ROUNDS):
-        got = run_once(None)
-        portable.append(float(got["tok_s"]))  # type: ignore[arg-type]
-        variant = str(got["variant"])
-        if args.native_lib:
-            native.append(float(run_once(args.native_lib)["tok_s"]))  # type: ignore[arg-type]
+    for round_no in range(ROUNDS):
+        # Alternate which build goes first, so neither always gets the quieter slot.
+        order = [None, args.native_lib] if round_no % 2 == 0 else [args.native_lib, None]
+        for lib in order:
+            if lib is None:
+                got = run_once(None)
+                portable.append(float(got["tok_s"]))  # type: ignore[arg-type]
+                variant = str(got["variant"])
+            elif lib:
+                native.append(float(run_once(lib)["tok_s"]))  # type: ignore[arg-type]
     out: dict[str, object] = {
         "portable_tok_s": round(statistics.median(portable), 2),
         "variant": variant,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.cancel import CancelToken
-from app.conversations import Conversations, title_for
+from app.conversations import AT_END, Conversations, Message, title_for
 from app.errors import HearthError
 from app.llm.engine import Engine, GenerationStats
 from app.llm.prompt import Plan, Turn, plan_turn, reply_reserve
@@ -97,17 +97,73 @@ class Assistant:
         if not text:
             yield Failed("There is nothing to send.")
             return
-        # Background generations (memory extraction) pause while a reply is due.
-        foreground = getattr(self.engine, "foreground", None)
-        with foreground() if foreground is not None else contextlib.nullcontext():
+        with self._foreground():
             yield from self._turn(conversation_id, text, cancel or CancelToken())
 
-    def _turn(
-        self, conversation: int | None, text: str, cancel: CancelToken
+    def regenerate(
+        self, assistant_message_id: int, cancel: CancelToken | None = None
     ) -> Iterator[TurnEvent]:
+        """A new answer to the same question, kept beside the old one as another version."""
+        answer = self.conversations.message(assistant_message_id)
+        question = self.conversations.message(answer.parent_id or 0) if answer else None
+        if answer is None or answer.role != "assistant" or question is None:
+            yield Failed("There is no answer to regenerate.")
+            return
+        with self._foreground():
+            yield from self._turn(
+                answer.conversation_id,
+                question.content,
+                cancel or CancelToken(),
+                asked=question,
+                used=list(answer.meta.get("memories_used") or []),
+            )
+
+    def edit(
+        self, user_message_id: int, text: str, cancel: CancelToken | None = None
+    ) -> Iterator[TurnEvent]:
+        """Send an edited question in place of an earlier one; the original and everything
+        after it stay as the other version."""
+        original = self.conversations.message(user_message_id)
+        text = text.strip()
+        if original is None or original.role != "user":
+            yield Failed("There is no message to edit.")
+            return
+        if not text:
+            yield Failed("There is nothing to send.")
+            return
+        with self._foreground():
+            yield from self._turn(
+                original.conversation_id, text, cancel or CancelToken(), parent=original.parent_id
+            )
+
+    def _foreground(self) -> contextlib.AbstractContextManager[Any]:
+        # Background generations (memory extraction) pause while a reply is due.
+        foreground = getattr(self.engine, "foreground", None)
+        return foreground() if foreground is not None else contextlib.nullcontext()
+
+    def _turn(
+        self,
+        conversation: int | None,
+        text: str,
+        cancel: CancelToken,
+        *,
+        parent: int | object | None = AT_END,
+        asked: Message | None = None,
+        used: list[int] | None = None,
+    ) -> Iterator[TurnEvent]:
+        """`parent`: where the new question goes (an edit); `asked`: a stored question to
+        answer again (a regeneration)."""
         try:
             self.engine.wait_loaded()
-            history, previous_start = self.history(conversation) if conversation else ([], None)
+            if conversation is None:
+                before: list[Message] = []
+            elif asked is not None:
+                before = self.conversations.path_to(asked.parent_id)
+            elif parent is AT_END:
+                before = self.conversations.messages(conversation)
+            else:
+                before = self.conversations.path_to(parent)  # type: ignore[arg-type]
+            history, previous_start = _turns(before)
             count = _memo(self.engine.count_tokens)
             reserve = reply_reserve(self.engine.n_ctx, self.settings.max_tokens)
 
@@ -132,12 +188,18 @@ class Assistant:
             yield Opened(conversation_id)
         else:
             conversation_id = conversation
-        user_id = self.conversations.add_message(conversation_id, "user", text)
-        self.conversations.title_from(conversation_id, text)
-
         recalled: list[Any] = []
         block = ""
-        if self.memory is not None and self.settings.memory_enabled:
+        if asked is not None:
+            # The question as it was sent, memories included: its cached prefix still matches.
+            user_id = asked.id
+            block = str(asked.meta.get("context_block") or "")
+        else:
+            user_id = self.conversations.add_message(
+                conversation_id, "user", text, parent_id=parent
+            )
+            self.conversations.title_from(conversation_id, text)
+        if asked is None and self.memory is not None and self.settings.memory_enabled:
             try:
                 recalled = self.memory.recall(text, conversation_id)
                 block = self.memory.prompt_block(recalled) if recalled else ""
@@ -151,7 +213,7 @@ class Assistant:
         turn: Plan | None = None
         try:
             turn = plan(block)
-            if turn.block_used:
+            if turn.block_used and asked is None:
                 # Stored with the message so later turns resend it byte for byte: the
                 # conversation's cached prefix keeps matching.
                 self.conversations.update_message(user_id, meta={"context_block": block})
@@ -180,15 +242,16 @@ class Assistant:
                     model=info.name if info else None,
                     tokens=stats.tokens,
                     tok_s=round(stats.tok_s, 2),
+                    parent_id=user_id,
                     meta={
-                        "memories_used": [m.id for m in recalled],
+                        "memories_used": used if asked else [m.id for m in recalled],
                         "cancelled": stats.cancelled,
                         # the server went away mid-answer (remote engines): the user can retry
                         "cut_off": stats.finish_reason == "cut_off",
                         "context_start": turn.start_id if turn else None,
                     },
                 )
-            elif not ok and not cancel.cancelled:
+            elif not ok and not cancel.cancelled and asked is None:
                 # Failed before a word was written: the turn leaves no trace.
                 self.conversations.delete_message(user_id)
         if not ok and not reply:
@@ -203,23 +266,13 @@ class Assistant:
             prompt_tokens=stats.prompt_tokens,
             prompt_evaluated=stats.prompt_evaluated,
         )
-        if reply and self.memory is not None and self.settings.memory_enabled:
+        if reply and asked is None and self.memory is not None and self.settings.memory_enabled:
             self._learn(conversation_id, user_id, text, reply)
 
     def history(self, conversation_id: int) -> tuple[list[Turn], int | None]:
-        """The stored conversation as it was sent (user turns with the memories they carried),
-        and where the last turn's context started."""
-        turns: list[Turn] = []
-        start: int | None = None
-        for m in self.conversations.messages(conversation_id):
-            content = m.content
-            block = m.meta.get("context_block")
-            if m.role == "user" and isinstance(block, str) and block:
-                content = f"{content}\n\n{block}"
-            if m.role == "assistant":
-                start = m.meta.get("context_start")
-            turns.append(Turn(m.role, content, m.id))
-        return turns, start
+        """The branch shown as it was sent (user turns with the memories they carried), and
+        where the last turn's context started."""
+        return _turns(self.conversations.messages(conversation_id))
 
     def _learn(self, conversation_id: int, user_id: int, text: str, reply: str) -> None:
         """Extract memories in the background: the answer is never delayed by it."""
@@ -257,3 +310,17 @@ def _memo(count: Callable[[str], int]) -> Callable[[str], int]:
         return seen[text]
 
     return counted
+
+
+def _turns(messages: list[Message]) -> tuple[list[Turn], int | None]:
+    turns: list[Turn] = []
+    start: int | None = None
+    for m in messages:
+        content = m.content
+        block = m.meta.get("context_block")
+        if m.role == "user" and isinstance(block, str) and block:
+            content = f"{content}\n\n{block}"
+        if m.role == "assistant":
+            start = m.meta.get("context_start")
+        turns.append(Turn(m.role, content, m.id))
+    return turns, start

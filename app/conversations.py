@@ -10,6 +10,7 @@ from typing import Any
 from app.store import Store
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+AT_END = object()  # add_message's default parent: the end of the branch shown
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,65 @@ class Conversations:
         self.store.execute("DELETE FROM conversations WHERE id=?", (conversation_id,))
 
     def messages(self, conversation_id: int) -> builtins.list[Message]:
+        """The branch shown: from the first message to the conversation's current end."""
+        leaf = self.store.scalar("SELECT leaf_id FROM conversations WHERE id=?", (conversation_id,))
+        return self.path_to(leaf)
+
+    def path_to(self, message_id: int | None) -> builtins.list[Message]:
+        """The messages from the first one to `message_id`, oldest first ([] for None)."""
+        if message_id is None:
+            return []
+        rows = self.store.query(
+            "WITH RECURSIVE path(id) AS (SELECT ? UNION ALL "
+            "SELECT m.parent_id FROM messages m JOIN path p ON m.id = p.id "
+            "WHERE m.parent_id IS NOT NULL) "
+            "SELECT m.* FROM messages m JOIN path p ON m.id = p.id ORDER BY m.id",
+            (message_id,),
+        )
+        return [_message(row) for row in rows]
+
+    def all_messages(self, conversation_id: int) -> builtins.list[Message]:
+        """Every message of every branch, oldest first (export, search)."""
         rows = self.store.query(
             "SELECT * FROM messages WHERE conversation_id=? ORDER BY id", (conversation_id,)
         )
         return [_message(row) for row in rows]
+
+    def siblings(self, message_id: int) -> builtins.list[int]:
+        """The versions of a message (itself, its regenerations or edits), oldest first."""
+        row = self.store.query_one(
+            "SELECT conversation_id, parent_id, role FROM messages WHERE id=?", (message_id,)
+        )
+        if row is None:
+            return []
+        rows = self.store.query(
+            "SELECT id FROM messages WHERE conversation_id=? AND parent_id IS ? AND role=? "
+            "ORDER BY id",
+            (row["conversation_id"], row["parent_id"], row["role"]),
+        )
+        return [int(r["id"]) for r in rows]
+
+    def branches(self, conversation_id: int) -> dict[int, builtins.list[int]]:
+        """For each message shown that has other versions: all its versions, oldest first."""
+        found: dict[int, builtins.list[int]] = {}
+        for m in self.messages(conversation_id):
+            versions = self.siblings(m.id)
+            if len(versions) > 1:
+                found[m.id] = versions
+        return found
+
+    def switch_to(self, message_id: int) -> None:
+        """Show the branch through this version of a message (its latest continuation)."""
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                "SELECT conversation_id FROM messages WHERE id=?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return
+            conn.execute(
+                "UPDATE conversations SET leaf_id=? WHERE id=?",
+                (_latest_end(conn, message_id), row["conversation_id"]),
+            )
 
     def message(self, message_id: int) -> Message | None:
         row = self.store.query_one("SELECT * FROM messages WHERE id=?", (message_id,))
@@ -82,17 +138,35 @@ class Conversations:
         tokens: int | None = None,
         tok_s: float | None = None,
         meta: dict[str, Any] | None = None,
+        parent_id: int | object | None = AT_END,
     ) -> int:
+        """Add a message after `parent_id` (by default after the branch shown; None starts a
+        new first message) and show its branch."""
         with self.store.transaction() as conn:
+            if parent_id is AT_END:
+                parent_id = conn.execute(
+                    "SELECT leaf_id FROM conversations WHERE id=?", (conversation_id,)
+                ).fetchone()[0]
             cur = conn.execute(
-                "INSERT INTO messages(conversation_id, role, content, model, tokens, tok_s, meta) "
-                "VALUES(?,?,?,?,?,?,?)",
-                (conversation_id, role, content, model, tokens, tok_s, json.dumps(meta or {})),
+                "INSERT INTO messages(conversation_id, role, content, model, tokens, tok_s, meta, "
+                "parent_id) VALUES(?,?,?,?,?,?,?,?)",
+                (
+                    conversation_id,
+                    role,
+                    content,
+                    model,
+                    tokens,
+                    tok_s,
+                    json.dumps(meta or {}),
+                    parent_id,
+                ),
             )
+            new_id = int(cur.lastrowid or 0)
             conn.execute(
-                f"UPDATE conversations SET updated_at={_NOW} WHERE id=?", (conversation_id,)
+                f"UPDATE conversations SET leaf_id=?, updated_at={_NOW} WHERE id=?",
+                (new_id, conversation_id),
             )
-            return int(cur.lastrowid or 0)
+            return new_id
 
     def update_message(
         self, message_id: int, content: str | None = None, meta: dict[str, Any] | None = None
@@ -114,17 +188,40 @@ class Conversations:
                 )
 
     def delete_message(self, message_id: int) -> None:
-        self.store.execute("DELETE FROM messages WHERE id=?", (message_id,))
+        """Delete a message with what follows it on its branch; the conversation then shows
+        the latest remaining branch from the same point."""
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                "SELECT conversation_id, parent_id FROM messages WHERE id=?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return
+            conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
+            conv, parent = row["conversation_id"], row["parent_id"]
+            if parent is None:
+                first = conn.execute(
+                    "SELECT max(id) FROM messages WHERE conversation_id=? AND parent_id IS NULL",
+                    (conv,),
+                ).fetchone()[0]
+                leaf = _latest_end(conn, first) if first is not None else None
+            else:
+                leaf = _latest_end(conn, parent)
+            conn.execute("UPDATE conversations SET leaf_id=? WHERE id=?", (leaf, conv))
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> int:
-        """Delete a message and every later one in its conversation (regenerate, edit and
-        resend); returns how many went."""
+        """Delete a message and every later one in its conversation; returns how many went."""
         with self.store.transaction() as conn:
-            cur = conn.execute(
-                "DELETE FROM messages WHERE conversation_id=? AND id>=?",
-                (conversation_id, message_id),
+            where = "FROM messages WHERE conversation_id=? AND id>=?"
+            # counted first: deleting a message also deletes its replies (ON DELETE CASCADE)
+            count = conn.execute(f"SELECT count(*) {where}", (conversation_id, message_id))
+            gone = int(count.fetchone()[0])
+            conn.execute(f"DELETE {where}", (conversation_id, message_id))
+            conn.execute(
+                "UPDATE conversations SET leaf_id=(SELECT max(id) FROM messages "
+                "WHERE conversation_id=?) WHERE id=?",
+                (conversation_id, conversation_id),
             )
-            return int(cur.rowcount)
+            return gone
 
     def title_from(self, conversation_id: int, text: str) -> None:
         """Name a new conversation after its first message."""
@@ -143,6 +240,16 @@ def title_for(text: str, limit: int = 48) -> str:
     if len(cut) > limit or not cut:  # one word longer than the limit
         cut = line[:limit]
     return cut.rstrip(" ,.;:") + "…"
+
+
+def _latest_end(conn: Any, message_id: int) -> int:
+    """Follow the newest reply from a message down to the end of its branch."""
+    current = message_id
+    while True:
+        row = conn.execute("SELECT max(id) FROM messages WHERE parent_id=?", (current,)).fetchone()
+        if row[0] is None:
+            return current
+        current = int(row[0])
 
 
 def _message(row: Any) -> Message:

@@ -196,3 +196,38 @@ def _twenty_turns(core: Core) -> None:
     assert core.engine.background_generations > 0  # the model extractor did run
     assert core.memory.count() > 0
     assert all(new < 120 for _, new in evaluated_new)  # never the whole conversation again
+
+
+def test_regenerate_keeps_both_answers_as_versions(core: Core) -> None:
+    core.settings.temperature = 0.9
+    conv = core.conversations.create()
+    first = [e for e in core.assistant.send(conv, "Name a colour.") if isinstance(e, Done)][0]
+    again = [e for e in core.assistant.regenerate(first.assistant_message_id or 0)]
+    done = again[-1]
+    assert isinstance(done, Done) and done.user_message_id == first.user_message_id
+    shown = core.conversations.messages(conv)
+    assert [m.id for m in shown] == [first.user_message_id, done.assistant_message_id]
+    versions = core.conversations.siblings(done.assistant_message_id or 0)
+    assert versions == [first.assistant_message_id, done.assistant_message_id]
+    core.conversations.switch_to(versions[0])
+    assert core.conversations.messages(conv)[-1].id == first.assistant_message_id
+
+
+def test_edit_and_resend_branches_and_switches_back(core: Core) -> None:
+    conv = core.conversations.create()
+    list(core.assistant.send(conv, "Name a fruit."))
+    list(core.assistant.send(conv, "Name a city."))
+    old = core.conversations.messages(conv)
+    question = old[2]
+    events = list(core.assistant.edit(question.id, "Name a river."))
+    assert isinstance(events[-1], Done)
+    new = core.conversations.messages(conv)
+    assert [m.content for m in new[:2]] == [old[0].content, old[1].content]
+    assert new[2].content == "Name a river." and new[2].parent_id == old[1].id
+    assert core.conversations.branches(conv) == {new[2].id: [question.id, new[2].id]}
+    core.conversations.switch_to(question.id)
+    assert [m.id for m in core.conversations.messages(conv)] == [m.id for m in old]
+    # an edit of the very first message starts a second first branch
+    list(core.assistant.edit(old[0].id, "Name a tree."))
+    assert core.conversations.messages(conv)[0].content == "Name a tree."
+    assert len(core.conversations.all_messages(conv)) == 8

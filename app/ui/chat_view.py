@@ -76,6 +76,9 @@ class ChatView(QScrollArea):
     edited = Signal(int, str)
     link_clicked = Signal(str)
     suggested = Signal(str)
+    regenerate = Signal(int)  # assistant message id
+    resend = Signal(int, str)  # user message id, edited text
+    version_step = Signal(int, int)  # message id, -1 / +1
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +132,8 @@ class ChatView(QScrollArea):
 
     def add_user(self, text: str, message_id: int | None = None) -> UserMessage:
         widget = UserMessage(text, self.column)
+        widget.resend.connect(self.resend)
+        widget.version_step.connect(self.version_step)
         self._insert(widget)
         if message_id is not None:
             self.set_message_id(widget, message_id)
@@ -136,6 +141,8 @@ class ChatView(QScrollArea):
 
     def set_message_id(self, widget: QWidget, message_id: int) -> None:
         self._by_id[message_id] = widget
+        if isinstance(widget, UserMessage):
+            widget.set_message_id(message_id)
         if message_id == self.context_start:
             self._place_divider()
 
@@ -143,6 +150,30 @@ class ChatView(QScrollArea):
         """Show where the model's context starts (None: it holds the whole conversation)."""
         self.context_start = message_id
         self._place_divider()
+
+    def widget_for(self, message_id: int) -> QWidget | None:
+        return self._by_id.get(message_id)
+
+    def set_versions(self, branches: dict[int, list[int]]) -> None:
+        """Show "‹ i/n ›" on each message that has other versions."""
+        for message_id, widget in self._by_id.items():
+            versions = branches.get(message_id, [message_id])
+            switcher = getattr(widget, "versions", None)
+            if switcher is not None and message_id in versions:
+                switcher.set_versions(versions.index(message_id) + 1, len(versions))
+
+    def remove_from(self, widget: QWidget) -> None:
+        """Take this message and every one after it out of the view (edit, regenerate)."""
+        widgets = self.message_widgets()
+        if widget not in widgets:
+            return
+        for gone in widgets[widgets.index(widget) :]:
+            self.messages.removeWidget(gone)
+            gone.hide()
+            gone.deleteLater()
+        self._by_id = {k: w for k, w in self._by_id.items() if w in self.message_widgets()}
+        self._place_divider()
+        self._refresh_welcome()
 
     def _place_divider(self) -> None:
         self.messages.removeWidget(self.divider)
@@ -158,6 +189,8 @@ class ChatView(QScrollArea):
         widget.rated.connect(self.rated)
         widget.edited.connect(self.edited)
         widget.link_clicked.connect(self.link_clicked)
+        widget.regenerate.connect(self.regenerate)
+        widget.version_step.connect(self.version_step)
         self._insert(widget)
         return widget
 

@@ -38,8 +38,13 @@ class GenerationWorker(QRunnable):
         conversation_id: int | None,
         text: str,
         cancel: CancelToken | None = None,
+        *,
+        regenerate_id: int | None = None,
+        edit_id: int | None = None,
     ) -> None:
         super().__init__()
+        self.regenerate_id = regenerate_id  # answer this stored answer's question again
+        self.edit_id = edit_id  # send `text` in place of this stored question
         self.setAutoDelete(False)
         self.core_getter = core_getter
         self.conversation_id = conversation_id
@@ -59,7 +64,14 @@ class GenerationWorker(QRunnable):
             sig.started.emit()
             # Without a conversation the assistant makes one, once the message is accepted
             # (a refused message leaves no empty conversation behind).
-            for event in core.assistant.send(self.conversation_id, self.text, cancel=self.cancel):
+            assistant = core.assistant
+            if self.regenerate_id is not None:
+                events = assistant.regenerate(self.regenerate_id, cancel=self.cancel)
+            elif self.edit_id is not None:
+                events = assistant.edit(self.edit_id, self.text, cancel=self.cancel)
+            else:
+                events = assistant.send(self.conversation_id, self.text, cancel=self.cancel)
+            for event in events:
                 self._relay(event)
         except HearthError as exc:
             if not self.cancel.cancelled:

@@ -28,6 +28,7 @@ from app.ui.tasks import Tasks
 
 log = logging.getLogger(__name__)
 HISTORY_BATCH = 12
+UNDO_DELETE_MS = 8000
 
 
 class MainWindow(QMainWindow):
@@ -43,6 +44,7 @@ class MainWindow(QMainWindow):
         self.live: AssistantMessage | None = None
         self.live_user: QWidget | None = None
         self.live_text = ""
+        self.pending_deletes: set[int] = set()  # deleted, still undoable
         self.throughput = Throughput()
         self.tool_pages: dict[str, QWidget] = {}
         self._closed = False
@@ -81,6 +83,9 @@ class MainWindow(QMainWindow):
         self.chat.rated.connect(self.rate_answer)
         self.chat.edited.connect(self.edit_answer)
         self.chat.link_clicked.connect(self.follow_link)
+        self.chat.regenerate.connect(self.regenerate_answer)
+        self.chat.resend.connect(self.resend_question)
+        self.chat.version_step.connect(self.show_version)
         self.chat.suggested.connect(self.composer.suggest)
         self.session.core_ready.connect(self._core_ready)
         self.memory_notices = MemoryNotices(self.notice, self.tasks, self.status.showMessage)
@@ -104,7 +109,8 @@ class MainWindow(QMainWindow):
         self.tasks.run(core.conversations.list, self._show_conversations)
 
     def _show_conversations(self, conversations: list[Any]) -> None:
-        self.sidebar.set_conversations(conversations, self.conversation_id)
+        shown = [c for c in conversations if c.id not in self.pending_deletes]
+        self.sidebar.set_conversations(shown, self.conversation_id)
 
     def new_conversation(self) -> None:
         self._leave_conversation()
@@ -114,9 +120,11 @@ class MainWindow(QMainWindow):
         self.sidebar.list.setCurrentRow(-1)
         self.composer.input.setFocus()
 
-    def open_conversation(self, conversation_id: int | None) -> None:
+    def open_conversation(self, conversation_id: int | None, reload: bool = False) -> None:
         core = self.session.core
-        if conversation_id is None or core is None or conversation_id == self.conversation_id:
+        if conversation_id is None or core is None:
+            return
+        if conversation_id == self.conversation_id and not reload:
             return
         self._leave_conversation()
         self.conversation_id = conversation_id
@@ -153,6 +161,34 @@ class MainWindow(QMainWindow):
         if start + HISTORY_BATCH < len(entries):
             nxt = start + HISTORY_BATCH
             QTimer.singleShot(0, lambda: self._feed(generation, entries, nxt))
+        else:
+            self._refresh_versions()
+
+    def _refresh_versions(self) -> None:
+        core, conv = self.session.core, self.conversation_id
+        if core is None or conv is None:
+            return
+        generation = self._view_generation
+
+        def show(branches: dict[int, list[int]]) -> None:
+            if generation == self._view_generation:
+                self.chat.set_versions(branches)
+
+        self.tasks.run(lambda: core.conversations.branches(conv), show)
+
+    def show_version(self, message_id: int, step: int) -> None:
+        """Step to the previous or next version of a message ("‹ 1/2 ›")."""
+        core, conv = self.session.core, self.conversation_id
+        if core is None or conv is None or self.worker is not None:
+            return
+
+        def switch() -> None:
+            versions = core.conversations.siblings(message_id)
+            index = versions.index(message_id) + step if message_id in versions else -1
+            if 0 <= index < len(versions):
+                core.conversations.switch_to(versions[index])
+
+        self.tasks.run(switch, lambda _r: self.open_conversation(conv, reload=True))
 
     def _leave_conversation(self) -> None:
         """A reply still streaming into the view being left is stopped (it is saved as is)."""
@@ -168,28 +204,79 @@ class MainWindow(QMainWindow):
             )
 
     def delete_conversation(self, conversation_id: int) -> None:
+        """Hide the conversation at once and delete it after a while, unless undone."""
         core = self.session.core
         if core is None:
             return
         if conversation_id == self.conversation_id:
             self.new_conversation()
+        self.pending_deletes.add(conversation_id)
+        self.refresh_conversations()
+        self.notice.show_message(
+            "Conversation deleted", undo=lambda: self._undo_delete(conversation_id), seconds=8
+        )
+        QTimer.singleShot(UNDO_DELETE_MS, lambda: self._delete_now(conversation_id))
+
+    def _undo_delete(self, conversation_id: int) -> None:
+        self.pending_deletes.discard(conversation_id)
+        self.notice.hide()
+        self.refresh_conversations()
+
+    def _delete_now(self, conversation_id: int) -> None:
+        core = self.session.core
+        if conversation_id not in self.pending_deletes or core is None:
+            return
+        self.pending_deletes.discard(conversation_id)
         self.tasks.run(
             lambda: core.conversations.delete(conversation_id),
             lambda _r: self.refresh_conversations(),
         )
 
     # -- a reply ---------------------------------------------------------------------------
+    def regenerate_answer(self, message_id: int) -> None:
+        """A new version of this answer; the old one stays a click away ("‹ 1/2 ›")."""
+        widget = self.chat.widget_for(message_id)
+        if self.worker is not None or widget is None:
+            return
+        self.chat.remove_from(widget)
+        self._start_reply("", show_user=False, regenerate_id=message_id)
+
+    def resend_question(self, message_id: int, text: str) -> None:
+        """Send an edited question in place of this one; the original stays as a version."""
+        widget = self.chat.widget_for(message_id)
+        if self.worker is not None or widget is None:
+            return
+        self.chat.remove_from(widget)
+        self._start_reply(text, edit_id=message_id)
+
     def send(self, text: str) -> None:
+        self._start_reply(text)
+
+    def _start_reply(
+        self,
+        text: str,
+        *,
+        show_user: bool = True,
+        regenerate_id: int | None = None,
+        edit_id: int | None = None,
+    ) -> None:
         if self.worker is not None:
             return
-        self.live_user = self.chat.add_user(text)
+        self.live_user = self.chat.add_user(text) if show_user else None
         self.live_text = text
         self.live = self.chat.add_assistant()
         if not self.session.ready:
             self.live.set_waiting("Waiting for the model to load…")
         else:
             self.live.set_waiting("Thinking…")
-        worker = GenerationWorker(self.session.wait_core, self.conversation_id, text, CancelToken())
+        worker = GenerationWorker(
+            self.session.wait_core,
+            self.conversation_id,
+            text,
+            CancelToken(),
+            regenerate_id=regenerate_id,
+            edit_id=edit_id,
+        )
         sig = worker.signals
         sig.conversation.connect(self._reply_conversation)
         sig.started.connect(lambda: self.live and self.live.set_waiting("Thinking…"))
@@ -243,7 +330,7 @@ class MainWindow(QMainWindow):
     def _reply_failed(self, message: str) -> None:
         if self.live is not None:
             self.live.show_error(message)
-            if not self.composer.input.toPlainText().strip():
+            if self.live_text and not self.composer.input.toPlainText().strip():
                 # Nothing was kept of a failed turn: the text goes back for another try.
                 self.composer.suggest(self.live_text)
         from app.ui.engines_page import offer_fallback
@@ -255,6 +342,7 @@ class MainWindow(QMainWindow):
         self.live = None
         self.composer.set_generating(False)
         self.refresh_conversations()
+        self._refresh_versions()
 
     # -- feedback --------------------------------------------------------------------------
     def rate_answer(self, message_id: int, rating: int) -> None:
@@ -302,6 +390,11 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.stop_generation()
+        core = self.session.core
+        for conversation_id in list(self.pending_deletes):
+            if core is not None:  # closing ends the time to undo
+                core.conversations.delete(conversation_id)
+        self.pending_deletes.clear()
         for page in self.tool_pages.values():
             page.close()
         self.session.close()

@@ -50,14 +50,61 @@ def _tool(name: str, tip: str, parent: QWidget) -> QToolButton:
     return button
 
 
+class Versions(QWidget):
+    """ "‹ 1/2 ›": which version of a message is shown, and buttons to step through them."""
+
+    step = Signal(int)  # -1 or +1
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("versions")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        self.back = QToolButton(self)
+        self.back.setText("‹")
+        self.back.setAccessibleName("Previous version")
+        self.label = QLabel(self)
+        self.label.setObjectName("versionLabel")
+        self.forward = QToolButton(self)
+        self.forward.setText("›")
+        self.forward.setAccessibleName("Next version")
+        for button in (self.back, self.forward):
+            button.setObjectName("versionButton")
+            button.setAutoRaise(True)
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.back.clicked.connect(lambda: self.step.emit(-1))
+        self.forward.clicked.connect(lambda: self.step.emit(1))
+        row.addWidget(self.back)
+        row.addWidget(self.label)
+        row.addWidget(self.forward)
+        self.hide()
+
+    def set_versions(self, index: int, count: int) -> None:
+        """`index` counts from 1; fewer than two versions hides the switcher."""
+        self.label.setText(f"{index}/{count}")
+        self.back.setEnabled(index > 1)
+        self.forward.setEnabled(index < count)
+        self.setVisible(count > 1)
+
+
 class UserMessage(QWidget):
-    """Right-aligned bubble, as narrow as its text allows."""
+    """Right-aligned bubble, as narrow as its text allows, with copy, edit and versions."""
+
+    copied = Signal()
+    resend = Signal(int, str)  # user message id, the edited text
+    version_step = Signal(int, int)  # user message id, -1 / +1
 
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("userRow")
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 6, 0, 6)
+        self.message_id: int | None = None
+        self._text = text
+        self.editor: QWidget | None = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 6, 0, 2)
+        outer.setSpacing(2)
+        row = QHBoxLayout()
         row.addStretch(1)
         self.bubble = QFrame(self)
         self.bubble.setObjectName("userBubble")
@@ -67,9 +114,75 @@ class UserMessage(QWidget):
         self.view.set_plain(text)
         inner.addWidget(self.view)
         row.addWidget(self.bubble)
+        outer.addLayout(row)
+        actions = QHBoxLayout()
+        actions.setSpacing(2)
+        actions.addStretch(1)
+        self.versions = Versions(self)
+        self.versions.step.connect(self._step)
+        self.copy_button = _tool("copy", "Copy", self)
+        self.copy_button.clicked.connect(self.copy)
+        self.edit_button = _tool("edit", "Edit and resend", self)
+        self.edit_button.clicked.connect(self.start_edit)
+        self.edit_button.setEnabled(False)  # until the message is stored
+        for widget in (self.versions, self.copy_button, self.edit_button):
+            actions.addWidget(widget)
+        outer.addLayout(actions)
 
     def text(self) -> str:
-        return self.view.text()
+        return self._text
+
+    def set_message_id(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.edit_button.setEnabled(True)
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self._text)
+        self.copied.emit()
+
+    def _step(self, step: int) -> None:
+        if self.message_id is not None:
+            self.version_step.emit(self.message_id, step)
+
+    def start_edit(self) -> None:
+        if self.message_id is None or self.editor is not None:
+            return
+        self.editor = QFrame(self)
+        self.editor.setObjectName("questionEditor")
+        box = QVBoxLayout(self.editor)
+        box.setContentsMargins(0, 0, 0, 0)
+        self.edit_box = QPlainTextEdit(self.editor)
+        self.edit_box.setPlainText(self._text)
+        self.edit_box.setMinimumHeight(80)
+        box.addWidget(self.edit_box)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        cancel = QPushButton("Cancel", self.editor)
+        send = QPushButton("Send", self.editor)
+        send.setObjectName("primaryButton")
+        cancel.clicked.connect(self.end_edit)
+        send.clicked.connect(self.send_edit)
+        buttons.addWidget(cancel)
+        buttons.addWidget(send)
+        box.addLayout(buttons)
+        self.layout().insertWidget(1, self.editor)
+        self.bubble.hide()
+        self.edit_box.setFocus()
+
+    def send_edit(self) -> None:
+        if self.editor is None or self.message_id is None:
+            return
+        text = self.edit_box.toPlainText().strip()
+        message_id = self.message_id
+        self.end_edit()
+        if text:
+            self.resend.emit(message_id, text)
+
+    def end_edit(self) -> None:
+        if self.editor is not None:
+            self.editor.deleteLater()
+            self.editor = None
+        self.bubble.show()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -82,6 +195,8 @@ class AssistantMessage(QFrame):
     rated = Signal(int, int)  # assistant message id, +1 / -1
     edited = Signal(int, str)  # assistant message id, the user's rewrite
     link_clicked = Signal(str)
+    regenerate = Signal(int)  # assistant message id
+    version_step = Signal(int, int)  # assistant message id, -1 / +1
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,11 +259,22 @@ class AssistantMessage(QFrame):
         self.up_button = _tool("thumb-up", "Good answer", footer)
         self.down_button = _tool("thumb-down", "Bad answer", footer)
         self.edit_button = _tool("edit", "Edit answer (teaches Hearth your preference)", footer)
+        self.regenerate_button = _tool("regenerate", "Regenerate", footer)
+        self.regenerate_button.clicked.connect(self._regenerate)
+        self.versions = Versions(footer)
+        self.versions.step.connect(self._step)
+        row.addWidget(self.versions)
         self.copy_button.clicked.connect(self.copy)
         self.up_button.clicked.connect(lambda: self._rate(1))
         self.down_button.clicked.connect(lambda: self._rate(-1))
         self.edit_button.clicked.connect(self.start_edit)
-        for button in (self.copy_button, self.up_button, self.down_button, self.edit_button):
+        for button in (
+            self.copy_button,
+            self.regenerate_button,
+            self.up_button,
+            self.down_button,
+            self.edit_button,
+        ):
             row.addWidget(button)
         self.figures = QLabel(footer)
         self.figures.setObjectName("figures")
@@ -219,6 +345,14 @@ class AssistantMessage(QFrame):
     # -- feedback --------------------------------------------------------------------------
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self._markdown)
+
+    def _regenerate(self) -> None:
+        if self.message_id is not None:
+            self.regenerate.emit(self.message_id)
+
+    def _step(self, step: int) -> None:
+        if self.message_id is not None:
+            self.version_step.emit(self.message_id, step)
 
     def _rate(self, rating: int) -> None:
         if self.message_id is None or rating == self.rating:

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
 )
@@ -158,15 +157,8 @@ class Sidebar(QFrame):
         item = self.list.currentItem()
         if item is None or item.data(ID_ROLE) is None:
             return
-        answer = QMessageBox.question(
-            self,
-            "Delete conversation",
-            f"Delete “{item.text()}” and all its messages? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        if answer == QMessageBox.StandardButton.Yes:
-            self.delete_requested.emit(item.data(ID_ROLE))
+        # No confirmation: the window offers Undo for a while instead.
+        self.delete_requested.emit(item.data(ID_ROLE))
 
     def _menu(self, pos: QPoint) -> None:
         item = self.list.itemAt(pos)

@@ -1,15 +1,15 @@
-"""The conversation list: new, rename and delete (with its confirm) reach the database."""
+"""The conversation list: new, rename and delete (with undo) reach the database."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMessageBox
+import app.ui.main_window as main_window
 
 
 def _titles(core) -> list[str]:
     return sorted(c.title for c in core.conversations.list())
 
 
-def test_rename_and_delete_with_confirm(make_window, driver, qtbot, monkeypatch):
+def test_rename_and_delete_with_undo(make_window, driver, qtbot, monkeypatch):
     window = make_window()
     core = window.session.core
     a = core.conversations.create("Trip to Porto")
@@ -23,26 +23,12 @@ def test_rename_and_delete_with_confirm(make_window, driver, qtbot, monkeypatch)
     qtbot.waitUntil(lambda: "Porto, May" in _titles(core), timeout=10_000)
     assert _titles(core) == ["Groceries", "Porto, May"]
 
-    asked = []
-
-    def answer(result):
-        def question(*args, **kwargs):
-            asked.append(args[2])
-            return result
-
-        return question
-
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    monkeypatch.setattr(main_window, "UNDO_DELETE_MS", 300)
     window.sidebar.select(b)
-    window.sidebar.delete_current()
-    driver.wait_tasks(window)
-    assert _titles(core) == ["Groceries", "Porto, May"]
-
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
-    window.sidebar.delete_current()
+    window.sidebar.delete_current()  # no question asked: Undo is offered instead
     qtbot.waitUntil(lambda: window.sidebar.ids() == [a], timeout=10_000)
-    assert _titles(core) == ["Porto, May"]
-    assert len(asked) == 2 and "Groceries" in asked[0]
+    assert window.notice.undo_button.isVisible()
+    qtbot.waitUntil(lambda: _titles(core) == ["Porto, May"], timeout=10_000)
 
 
 def test_new_chat_clears_the_view_and_the_next_message_starts_a_conversation(

@@ -11,7 +11,7 @@ import pytest
 
 from app.assistant import Assistant, Done, Recalled
 from app.conversations import Conversations
-from app.memory.prompt import format_block, quoted, you_form
+from app.memory.prompt import about_user, format_block, quoted
 from app.memory.records import RecalledMemory
 
 
@@ -61,7 +61,7 @@ def test_fact_from_one_conversation_is_used_in_another(
     expected = f"conversation {first}, message {mem.source_message_id}"
     assert recalled.memories[0].source == expected
     newest = prompts[-1][-1]
-    said = quoted(you_form(mem.text))
+    said = quoted(about_user(mem.text) + ".")
     assert newest["role"] == "user" and said in newest["content"]
     assert all(said not in m["content"] for m in prompts[-1][:-1])
     reply = conversations.messages(second)[-1]
@@ -89,10 +89,23 @@ def test_stored_instruction_is_recalled_as_quoted_data(memory: Any) -> None:
     assert "```" not in block and "\nSYSTEM" not in block
 
 
-def test_prompt_block_says_memories_to_the_user() -> None:
+def test_prompt_block_states_memories_about_the_user() -> None:
     assert format_block([]) == ""
     one = RecalledMemory(1, "I'm vegan and my sister is Ana", "fact", "added by you", 0.1, "")
-    assert format_block([one]).splitlines()[1] == '- "You\'re vegan and your sister is Ana"'
+    assert (
+        format_block([one]).splitlines()[1]
+        == '- "The user is vegan and the user\'s sister is Ana."'
+    )
+    said = ["I wear size 44 shoes", "We adopted a cat called Miso", "It takes me 45 minutes"]
+    assert [about_user(t) for t in said] == [
+        "The user wears size 44 shoes",
+        "The user adopted a cat called Miso",
+        "It takes the user 45 minutes",
+    ]
+    # An imported dialog turn is another speaker's first person: it stays as it is.
+    assert about_user("Caroline: I went to the support group") == (
+        "Caroline: I went to the support group"
+    )
 
 
 def test_first_reply_never_waits_for_the_embedder(

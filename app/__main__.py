@@ -13,6 +13,15 @@ def main(argv: list[str] | None = None) -> int:
         from app.llm.probe import child_main
 
         return child_main(args[1:])
+    if args[:1] == ["--train-job"]:
+        # Likewise the training process (app/adapters/train.py starts it this way when frozen).
+        from app.adapters.train_job import main as train_main
+
+        return train_main(args[1:])
+    if args[:1] == ["--self-test"]:
+        from app.selftest import main as self_test
+
+        return self_test(args[1:])
     if not args:
         from app.ui.app import main as gui_main
 

@@ -25,6 +25,13 @@ from app.errors import AdapterError, Cancelled
 Progress = Callable[[dict[str, Any]], None]
 
 
+def child_command(spec_path: Path) -> list[str]:
+    """The training process's command: a frozen app has no `python -m`, the app itself runs it."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--train-job", str(spec_path)]
+    return [sys.executable, "-m", "app.adapters.train_job", str(spec_path)]
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     steps: int = 40
@@ -77,7 +84,7 @@ class TrainingJob:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         self._stderr = open(self.out_dir / "stderr.log", "w", encoding="utf-8")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.adapters.train_job", str(spec_path)],
+            child_command(spec_path),
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,

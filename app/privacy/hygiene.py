@@ -39,7 +39,10 @@ class StartReport:
 
 
 def is_temp_file(path: Path) -> bool:
-    """Atomic writes go through `.NAME.RANDOM.tmp` beside the target (app/atomic.py)."""
+    """Atomic writes go through `.NAME.RANDOM.tmp` beside the target (app/atomic.py); a model
+    being copied into the models folder is `NAME.part` until it is whole."""
+    if path.suffix == ".part" and path.parent.name == "models":
+        return True
     return path.name.startswith(".") and path.name.endswith(".tmp")
 
 

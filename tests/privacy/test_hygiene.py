@@ -64,10 +64,13 @@ def test_leftover_temp_files_are_removed_but_a_write_in_progress_is_not(
     fresh.write_bytes(b"being written")
     keep = paths.adapters_dir() / "personal-1.gguf"
     keep.write_bytes(b"whole")
+    half_model = paths.models_dir() / "SmolLM2-135M-Instruct.Q4_1.part"
+    half_model.write_bytes(b"GGUF half")
     an_hour_ago = time.time() - 3600
-    os.utime(old, (an_hour_ago, an_hour_ago))
-    assert hygiene.clean_temp_files() == 1
-    assert not old.exists() and fresh.exists() and keep.exists()
+    for path in (old, half_model):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    assert hygiene.clean_temp_files() == 2
+    assert not old.exists() and not half_model.exists() and fresh.exists() and keep.exists()
 
 
 def test_job_folders_of_dead_processes_are_removed(hearth_home: Path) -> None:

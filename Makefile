@@ -67,3 +67,14 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Linux installers (not part of `make test`: about 15 minutes on 2 cores): the one-folder bundle,
+# dist/hearth_VERSION_amd64.deb and dist/hearth-VERSION-linux-x86_64.tar.gz.
+.PHONY: package install-test
+package: setup
+	PY=$(abspath $(PY)) packaging/build_linux.sh
+
+# Installs the .deb on this machine (root), self-tests it offline, opens the window under Xvfb,
+# trains a tiny adapter through it, uninstalls it (packaging/install_test.sh).
+install-test:
+	packaging/install_test.sh

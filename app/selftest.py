@@ -222,8 +222,41 @@ def run(out: Any = None) -> int:
     return 0
 
 
+def decode_speed(tokens: int) -> dict[str, Any]:
+    """Raw decode speed of the packaged default model (greedy, `HEARTH_THREADS` threads, 1 by
+    default): the same loop in a bundle and in a source checkout, so the two compare."""
+    from app.llm import backend
+    from app.llm.llama_loader import load_llama
+    from app.llm.models import packaged_default_model
+
+    threads = int(os.environ.get("HEARTH_THREADS", "1") or 1)
+    llama = load_llama(packaged_default_model(), n_ctx=512, n_threads=threads, probe=False)
+    try:
+        llama.eval(llama.tokenize(b"Write a short paragraph about autumn.", add_bos=True))
+        started = time.perf_counter()
+        for _ in range(tokens):
+            llama.eval([llama.sample(temp=0.0)])
+        seconds = time.perf_counter() - started
+    finally:
+        llama.close()
+    info = backend.loaded_info()
+    return {
+        "tok_s": round(tokens / seconds, 3),
+        "tokens": tokens,
+        "threads": threads,
+        "variant": info.variant if info else "unknown",
+        "frozen": bool(getattr(sys, "frozen", False)),
+    }
+
+
 def main(argv: list[str]) -> int:
+    """`--self-test`, or `--self-test --decode N` (one JSON line: decode speed, for benchmarks)."""
+    if argv[:1] == ["--decode"] and len(argv) == 2 and argv[1].isdigit() and int(argv[1]) > 0:
+        import json
+
+        print(json.dumps(decode_speed(int(argv[1]))))
+        return 0
     if argv:
-        print("error: --self-test takes no arguments", file=sys.stderr)
+        print("error: usage: hearth --self-test [--decode TOKENS]", file=sys.stderr)
         return 2
     return run()

@@ -6,6 +6,7 @@ Memory and adapters are built on first use, so a command that needs neither stay
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ class Core:
         self.assistant = Assistant(store, engine, memory=None, settings=settings)
         self._memory: Any = None
         self._adapters: Any = None
+        # The engine thread (restoring the adapter at load) and the GUI both reach for these;
+        # two AdapterServices would mean two job guards, and two trainings at once.
+        self._memory_lock = threading.Lock()
+        self._adapters_lock = threading.Lock()
         self.load_error: str | None = None
         self.answering: Any = None  # which engine answers (app.llm.remote_setup.Answering)
 
@@ -68,12 +73,10 @@ class Core:
 
     def _restore_adapter(self, _info: ModelInfo) -> None:
         """Runs inside the load, before any reply: the user's adapter is back from token one."""
-        adapters = self.adapters
-        if adapters is not None and hasattr(adapters, "restore_active"):
-            try:
-                adapters.restore_active()
-            except Exception as exc:  # a bad adapter must not cost the user their chat
-                log.warning("could not restore the active adapter: %s", exc)
+        try:
+            self.adapters.restore_active()
+        except Exception as exc:  # a bad adapter must not cost the user their chat
+            log.warning("could not restore the active adapter: %s", exc)
 
     def _after_load(self, future: Future[ModelInfo]) -> None:
         error = future.exception()
@@ -99,29 +102,26 @@ class Core:
     # -- parts built on first use -------------------------------------------------------------
     @property
     def memory(self) -> Any:
-        if self._memory is None:
-            from app.memory.service import MemoryService
+        with self._memory_lock:
+            if self._memory is None:
+                from app.memory.service import MemoryService
 
-            self._memory = MemoryService(
-                self.store, self.engine, budget_tokens=self.settings.memory_budget_tokens
-            )
-        return self._memory
+                self._memory = MemoryService(
+                    self.store, self.engine, budget_tokens=self.settings.memory_budget_tokens
+                )
+            return self._memory
 
     def memory_hook(self) -> Any:
-        try:
-            return self.memory
-        except ImportError:
-            return None
+        return self.memory
 
     @property
     def adapters(self) -> Any:
-        if self._adapters is None:
-            try:
+        with self._adapters_lock:
+            if self._adapters is None:
                 from app.adapters.service import AdapterService
-            except ImportError:
-                return None
-            self._adapters = AdapterService(self)
-        return self._adapters
+
+                self._adapters = AdapterService(self)
+            return self._adapters
 
     def close(self) -> None:
         self.assistant.wait_idle(timeout=30)

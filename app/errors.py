@@ -19,3 +19,13 @@ class StoreError(HearthError):
 
 class Cancelled(HearthError):
     """A long job was cancelled by the user."""
+
+
+def broken_install(exc: ImportError) -> str:
+    """The message for a dependency that is missing or fails to import: it names the module,
+    so a broken install is never mistaken for a feature that is not there."""
+    name = exc.name or "a module"
+    return (
+        f"Hearth's installation is incomplete or broken: cannot import {name} ({exc}); "
+        "reinstall Hearth"
+    )

@@ -87,7 +87,11 @@ def merge_versions(
     dest = paths.adapters_dir() / f"{name}.gguf"
     result.adapter.metadata["name"] = name
     write_lora(dest, result.adapter)
-    effects, ratio = _evaluate(service, dest, parents) if evaluate else ([], None)
+    try:
+        effects, ratio = _evaluate(service, dest, parents, cancel) if evaluate else ([], None)
+    except BaseException:  # cancelled or failed: the unregistered file is not left behind
+        dest.unlink(missing_ok=True)
+        raise
     passed, reason = judge(effects, ratio) if evaluate else (True, "not evaluated")
     result.report.retained = {
         str(e["id"]): share for e in effects if (share := kept_share(e)) is not None
@@ -240,18 +244,45 @@ def _current_preference(service: Any, new_id: int) -> int | None:
     return None
 
 
+class _CancellableScorer:
+    """A scorer that checks the cancel token before each adapter switch and each forward pass,
+    so a cancelled retention check stops within one sequence instead of running to its end."""
+
+    def __init__(self, scorer: Any, cancel: CancelToken | None) -> None:
+        self._scorer = scorer
+        self._cancel = cancel
+
+    def _check(self) -> None:
+        if self._cancel is not None:
+            self._cancel.raise_if_cancelled()
+
+    def use(self, adapter: Path | None, scale: float = 1.0) -> None:
+        self._check()
+        self._scorer.use(adapter, scale)
+
+    def logits(self, ids: Sequence[int]) -> Any:
+        self._check()
+        return self._scorer.logits(ids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._scorer, name)
+
+
 def _evaluate(
-    service: Any, merged: Path, parents: Sequence[Any]
+    service: Any, merged: Path, parents: Sequence[Any], cancel: CancelToken | None = None
 ) -> tuple[list[dict[str, Any]], float | None]:
     from app.adapters.merge import retention
     from app.adapters.scoring import LlamaScorer
 
+    if cancel is not None:
+        cancel.raise_if_cancelled()
     system = getattr(getattr(service.core, "settings", None), "system_prompt", None)
-    scorer = LlamaScorer(service.base_model().path, n_threads=1)
+    real = LlamaScorer(service.base_model().path, n_threads=1)
+    scorer = _CancellableScorer(real, cancel)
     try:
         triples = [(v.id, Path(v.path), held_examples(service, v.manifest)) for v in parents]
         effects = retention.measure(scorer, merged, triples, system)
         ratio = retention.neutral_ratio(scorer, merged)
     finally:
-        scorer.close()
+        real.close()
     return [e.to_dict() for e in effects], ratio

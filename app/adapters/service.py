@@ -7,6 +7,7 @@ without a reload, and only then does the database pointer move.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app import paths
-from app.adapters import dataset, evaluate, export
+from app.adapters import dataset, evaluate, export, stale_jobs
 from app.adapters.feedback import FeedbackStore
 from app.adapters.train import TrainingJob, TrainOptions
 from app.adapters.versions import AdapterVersion, Versions
@@ -25,6 +26,7 @@ from app.cancel import CancelToken
 from app.errors import AdapterError, HearthError
 
 MIN_EXAMPLES = 4
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class AdapterService:
         self.versions = Versions(self.store)
         self.last_message: str | None = None
         self.job: TrainingJob | None = None
+        try:
+            stale_jobs.clean_stale()
+        except OSError as exc:  # a stale folder must not cost the user their adapters
+            log.warning("could not clean old training jobs: %s", exc)
 
     # -- the base model ----------------------------------------------------------------------
     def base_model(self) -> Any:
@@ -196,6 +202,8 @@ class AdapterService:
             "split": split.to_dict(),
             "system": self.core.settings.system_prompt,
             "options": options.to_dict(),
+            # The process dies with this one (Linux: PR_SET_PDEATHSIG), even while stopped.
+            "parent_pid": os.getpid(),
         }
         job = TrainingJob(spec, on_progress)
         self.job = job
@@ -204,7 +212,11 @@ class AdapterService:
             self.engine.add_busy_listener(job.on_busy)
         try:
             try:
+                stale_jobs.claim(job_dir)
+                # Started and waited on by this same thread: the process's parent-death
+                # signal follows the thread that started it, so it must outlive the job.
                 job.start()
+                stale_jobs.claim(job_dir, job.pid)
                 if listening and getattr(self.engine, "busy", False):
                     job.pause()
                 if on_started is not None:
@@ -214,7 +226,8 @@ class AdapterService:
                 if listening:
                     self.engine.remove_busy_listener(job.on_busy)
                 self.job = None
-            return self._register(name, job_dir, result, split, base, options)
+                stale_jobs.release(job_dir)
+            return self._register(name, job_dir, result, split, base, options, cancel)
         finally:
             # The job folder held the training split (the user's text): gone whatever the
             # outcome. Tests keep the arrays (never the split) for the parity checks.
@@ -235,6 +248,7 @@ class AdapterService:
         split: dataset.Split,
         base: Any,
         options: TrainOptions,
+        cancel: CancelToken | None = None,
     ) -> TrainOutcome:
         parity, figures = result["parity"], result.get("evaluation", {})
         manifest: dict[str, Any] = {
@@ -282,7 +296,7 @@ class AdapterService:
             # only if it keeps every parent's effect, else the previous adapter stays.
             from app.adapters.consolidate import consolidate
 
-            merged = consolidate(self, adapter_id)
+            merged = consolidate(self, adapter_id, cancel=cancel)
             activated = merged.activated
             consolidation = {
                 "adapter_id": merged.adapter_id,

@@ -14,15 +14,20 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app.adapters.train_job import describe_end, stage_name
 from app.cancel import CancelToken
 from app.errors import AdapterError, Cancelled
 
 Progress = Callable[[dict[str, Any]], None]
+# A process silent this long (not counting pauses) is hung, in native code most likely: every
+# stage reports at least once in a few minutes on the slowest machine measured.
+STALL_S = 1200.0
 
 
 def child_command(spec_path: Path) -> list[str]:
@@ -44,8 +49,9 @@ class TrainOptions:
     max_len: int = 256
     held_fraction: float = 0.2
     parity_prompts: int = 4
-    guard_every: int = 2  # check the neutral text's perplexity every N steps ...
-    guard_max: float = 1.04  # ... and stop at the last check within this ratio (gate: 1.05)
+    # Check the neutral set's perplexity every N steps (a check costs a few training steps) ...
+    guard_every: int = 8
+    guard_max: float = 1.05  # ... and stop at the last check within the gate's own budget
     permute: bool = True  # False only to prove the parity check catches a wrong export
     pause_while_busy: bool = True
     keep_arrays: bool = False  # keep factors and torch logits in the job folder (for tests)
@@ -64,6 +70,10 @@ class TrainingJob:
         self.process: subprocess.Popen[str] | None = None
         self.paused = False
         self.last: dict[str, Any] = {}
+        self.stage: str | None = None  # the child's last reported phase, named if it crashes
+        self.stall_s = STALL_S
+        self._last_seen = time.monotonic()
+        self._stalled_s: float | None = None
         self._lock = threading.Lock()
         self._cancelled = False
 
@@ -117,6 +127,7 @@ class TrainingJob:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, sig)
             self.paused = paused
+            self._last_seen = time.monotonic()  # a pause is not silence
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -134,22 +145,24 @@ class TrainingJob:
         proc = self.process
         if proc is None or proc.stdout is None:
             raise RuntimeError("the job was not started")
-        watcher = None
-        if cancel is not None:
-            watcher = threading.Thread(target=self._watch, args=(cancel,), daemon=True)
-            watcher.start()
+        self._last_seen = time.monotonic()
+        threading.Thread(target=self._watch, args=(cancel,), daemon=True).start()
         done: dict[str, Any] | None = None
         error: str | None = None
         for line in proc.stdout:
+            self._last_seen = time.monotonic()
             try:
                 event = json.loads(line)
             except json.JSONDecodeError:
                 continue
             self.last = event
-            if event.get("event") == "done":
+            if event.get("event") == "phase":
+                self.stage = str(event.get("phase"))
+            elif event.get("event") == "done":
                 done = event
             elif event.get("event") == "error":
                 error = str(event.get("message"))
+                self.stage = str(event.get("phase") or self.stage)
             if self.on_progress is not None:
                 self.on_progress(event)
         code = proc.wait()
@@ -157,19 +170,23 @@ class TrainingJob:
         if self._cancelled or (cancel is not None and cancel.cancelled):
             raise Cancelled("training was cancelled; the active adapter is unchanged")
         if error is not None:
-            raise AdapterError(f"training failed: {error}")
+            raise AdapterError(f"training failed while {stage_name(self.stage)}: {error}")
         if done is None or code != 0:
-            raise AdapterError(
-                f"the training process stopped unexpectedly (exit code {code}); "
-                "the active adapter is unchanged"
-            )
+            raise AdapterError(describe_end(code, self.stage, stalled_s=self._stalled_s))
         return dict(json.loads(Path(done["result"]).read_text(encoding="utf-8")))
 
-    def _watch(self, cancel: CancelToken) -> None:
+    def _watch(self, cancel: CancelToken | None) -> None:
+        """Cancels on request, and stops a process that has gone silent (hung)."""
         proc = self.process
         while proc is not None and proc.poll() is None:
-            if cancel.cancelled:
+            if cancel is not None and cancel.cancelled:
                 self.cancel()
+                return
+            if not self.paused and time.monotonic() - self._last_seen > self.stall_s:
+                self._stalled_s = self.stall_s
+                self.resume()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
                 return
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.2)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 
-from app.errors import HearthError
+from app.errors import HearthError, broken_install
 
 COMMANDS = [
     "chat_cmd",
@@ -32,13 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"app.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"app.cli.{name}":
-                continue  # a command not built yet
-            raise
-        module.register(subparsers)
+        # Every listed command is part of the install: a failed import is a broken install,
+        # and `main` says which module is missing instead of hiding the command.
+        importlib.import_module(f"app.cli.{name}").register(subparsers)
     return parser
 
 
@@ -46,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     from app.privacy import guard
 
     guard.install()  # offline flags and the network guard before any ML import
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ImportError as exc:
+        print(f"error: {broken_install(exc)}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -61,3 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except ImportError as exc:
+        print(f"error: {broken_install(exc)}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # outside a transaction (a read): still the user's message
+        from app.store.database import describe
+
+        print(f"error: the database could not be read: {describe(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk or a read-only folder while writing a file
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2

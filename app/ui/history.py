@@ -7,7 +7,6 @@ memories of a live Recalled event.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,14 +57,10 @@ def lookup_memories(store: Any, ids: list[int]) -> dict[int, MemoryRef]:
     if not ids:
         return {}
     marks = ",".join("?" for _ in ids)
-    try:
-        rows = store.query(
-            "SELECT id, text, kind, source_type, conversation_id FROM memories "
-            f"WHERE id IN ({marks})",
-            list(ids),
-        )
-    except sqlite3.OperationalError:  # memory not installed in this database
-        return {}
+    rows = store.query(
+        f"SELECT id, text, kind, source_type, conversation_id FROM memories WHERE id IN ({marks})",
+        list(ids),
+    )
     return {
         int(row["id"]): MemoryRef(
             id=int(row["id"]),

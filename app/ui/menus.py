@@ -1,7 +1,7 @@
 """The menu bar: File (new chat, add model, models, quit) and Tools (memories, personalization).
 
-The tool pages belong to other parts of Hearth; they are imported when opened, and a page that
-is not installed yet gives a message instead of an error.
+The tool pages belong to other parts of Hearth; they are imported when opened (their heavy
+imports stay out of the window's start), and one that fails to import says which module.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QDialog, QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
+
+from app.errors import broken_install
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ def show_model_error(parent: QWidget, message: str) -> None:
 
 
 def open_tool_page(window: QMainWindow, key: str) -> QWidget | None:
-    """Open one of the tool pages as a window of its own; None if it is not available."""
+    """Open one of the tool pages as a window of its own; None if it cannot be imported."""
     module_name, class_name, title = TOOL_PAGES[key]
     core = window.session.core
     if core is None:
@@ -94,9 +96,9 @@ def open_tool_page(window: QMainWindow, key: str) -> QWidget | None:
         return None
     try:
         page_class = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        log.info("tool page %s not available: %s", key, exc)
-        QMessageBox.information(window, title, f"{title} is not available in this build yet.")
+    except ImportError as exc:  # a broken install, named, never "not there yet"
+        log.error("tool page %s cannot open: %s", key, exc)
+        QMessageBox.warning(window, title, f"{title} cannot open. {broken_install(exc)}.")
         return None
     page = window.tool_pages.get(key)
     if page is None:

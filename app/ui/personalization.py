@@ -101,16 +101,12 @@ class PersonalizationPage(QWidget):
         self.refresh()
 
     def _add_merge_parts(self, layout: QVBoxLayout, actions: QHBoxLayout) -> None:
-        try:
-            from app.ui import merge_dialog
-        except ImportError:
-            return
-        if hasattr(merge_dialog, "MergeDialog"):
-            merge = QPushButton("Merge…")
-            merge.clicked.connect(lambda: merge_dialog.MergeDialog(self.core, self).exec())
-            actions.insertWidget(3, merge)
-        if hasattr(merge_dialog, "LineageView"):
-            layout.addWidget(merge_dialog.LineageView(self.core))
+        from app.ui import merge_dialog
+
+        merge = QPushButton("Merge…")
+        merge.clicked.connect(lambda: merge_dialog.MergeDialog(self.core, self).exec())
+        actions.insertWidget(3, merge)
+        layout.addWidget(merge_dialog.LineageView(self.core))
 
     # -- state ------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -233,6 +229,8 @@ class PersonalizationPage(QWidget):
         self.message.setText(str(exc))
 
     def closeEvent(self, event: Any) -> None:
+        # The training is cancelled in the background: waiting for its process to stop here
+        # would freeze the whole window (up to 30 s). Its task ends on its own, and the page
+        # object (kept by the window) receives the outcome.
         self.cancel()
-        self.tasks.shutdown()
         super().closeEvent(event)

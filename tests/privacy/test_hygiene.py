@@ -102,8 +102,10 @@ def test_training_child_is_guarded_private_and_drops_its_spec(hearth_home: Path)
         "from app.privacy import guard\n"
         "os.umask(0o022)\n"
         "code = train_job.main([sys.argv[1]])\n"
+        "import tempfile\n"
         "rec = guard._guard.recorder.__qualname__.split('.')[0]\n"
         "print(code, rec, oct(os.umask(0)), os.environ['HF_HUB_OFFLINE'])\n"
+        "print(tempfile.gettempdir(), os.environ['TMPDIR'])\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     proc = subprocess.run(
@@ -116,7 +118,8 @@ def test_training_child_is_guarded_private_and_drops_its_spec(hearth_home: Path)
     )
     lines = proc.stdout.strip().splitlines()
     assert json.loads(lines[0])["event"] == "error"  # the spec names no model: it stops early
-    assert lines[-1] == "1 lazy_store_recorder 0o77 1", proc.stderr
+    assert lines[-2] == "1 lazy_store_recorder 0o77 1", proc.stderr
+    assert lines[-1] == f"{job / 'tmp'} {job / 'tmp'}"  # its temporary files: in the job folder
     assert not spec.exists()  # the training split is read once, then only held in memory
     assert (job / hygiene.PID_FILE).read_text().strip().isdigit()
 

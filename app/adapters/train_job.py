@@ -12,6 +12,7 @@ import json
 import os
 import random
 import resource
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +25,71 @@ from app.adapters.dataset import IGNORE, Split, encode
 def emit(event: str, **fields: Any) -> None:
     sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
     sys.stdout.flush()
+
+
+# The stages the app names when the process dies in one (a native crash in torch or llama.cpp
+# leaves no message of its own): the phase events are its only trace.
+STAGES = {
+    "starting": "starting",
+    "loading": "loading the model",
+    "training": "training",
+    "exporting": "exporting the adapter",
+    "verifying": "checking the adapter",
+    "evaluating": "checking the adapter",
+}
+# Test-only fault injection (tests/reliability): crash (SIGSEGV) or hang at the start of the
+# named stage, as a native fault would. Never set outside the tests.
+CRASH_ENV = "HEARTH_TEST_CRASH_STAGE"
+HANG_ENV = "HEARTH_TEST_HANG_STAGE"
+_stage = "starting"
+
+
+def enter(stage: str) -> None:
+    """Tell the app which stage runs now, so that a crash in it can be named."""
+    global _stage
+    _stage = stage
+    emit("phase", phase=stage)
+    if os.environ.get(CRASH_ENV) == stage:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if os.environ.get(HANG_ENV) == stage:
+        while True:
+            time.sleep(60)
+
+
+def stage_name(stage: str | None) -> str:
+    """A reported phase as the user reads it ("exporting the adapter")."""
+    return STAGES.get(stage or "starting", stage or "starting")
+
+
+def describe_end(code: int, stage: str | None, *, stalled_s: float | None = None) -> str:
+    """The app's message for a process that ended without its result."""
+    where = stage_name(stage)
+    unchanged = "the active adapter is unchanged"
+    process = "the training process"
+    if stalled_s is not None:
+        return (
+            f"the training process stopped responding while {where} (no progress for "
+            f"{stalled_s:.0f} s) and was stopped; {unchanged}"
+        )
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        if -code in _CRASH_SIGNALS:
+            return f"{process} crashed while {where} (signal {-code}, {name}); {unchanged}"
+        return (
+            f"the training process stopped unexpectedly while {where} (killed by {name}, "
+            f"signal {-code}); {unchanged}"
+        )
+    return f"{process} stopped unexpectedly while {where} (exit code {code}); {unchanged}"
+
+
+_CRASH_SIGNALS = {
+    int(getattr(signal, name))
+    for name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT")
+    if hasattr(signal, name)
+}
 
 
 def peak_rss_mb() -> float:
@@ -185,7 +251,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     base_path = Path(spec["base_model"])
     data = Split.from_dict(spec["split"])
     system = spec.get("system")
-    emit("phase", phase="loading")
+    enter("loading")
     base = torch_model.load_base(base_path, threads=int(opts["threads"]))
     train_seqs = [encode(base.tokenizer, e, system, int(opts["max_len"])) for e in data.train]
     held_seqs = [encode(base.tokenizer, e, system, int(opts["max_len"])) for e in data.held]
@@ -194,12 +260,12 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     model = torch_model.add_lora(
         base.model, rank=int(opts["rank"]), alpha=float(opts["alpha"]), seed=int(opts["seed"])
     )
-    emit("phase", phase="training")
+    enter("training")
     harm = neutral_guard(model, base.tokenizer, spec.get("neutral_text"))
     training = train(model, train_seqs, opts, harm)
     training["peak_rss_mb"] = peak_rss_mb()
 
-    emit("phase", phase="exporting")
+    enter("exporting")
     check = [(ids, answer_rows(ids, lb)) for ids, lb in (held_seqs or train_seqs)]
     check = check[: int(opts.get("parity_prompts", 4))]
     torch_ad = [torch_model.logits(model, ids)[rows] for ids, rows in check]
@@ -230,7 +296,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     export_s = time.perf_counter() - started
     del model, base
 
-    emit("phase", phase="verifying")
+    enter("verifying")
     n_ctx = n_ctx_for(train_seqs + held_seqs)
     scorer = LlamaScorer(base_path, n_ctx=n_ctx, n_threads=int(opts["threads"]))
     try:
@@ -239,7 +305,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         )
         figures: dict[str, Any] = {}
         if parity.passed:
-            emit("phase", phase="evaluating")
+            enter("evaluating")
             figures = evaluate.measure(scorer, gguf_path, held_seqs or train_seqs, spec)
     finally:
         scorer.close()
@@ -259,11 +325,21 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def exit_with_parent() -> None:
-    """Stop when the app that started the job is gone: an orphaned job only burns the cores."""
-    import os
+    """Stop when the app that started the job is gone: an orphaned job only burns the cores.
+
+    On Linux the kernel kills the process when its parent dies (PR_SET_PDEATHSIG), even while
+    it is stopped by SIGSTOP (paused during a reply), when no thread of its own could run.
+    Elsewhere a thread watches for the parent to change.
+    """
     import threading
 
     parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
 
     def watch() -> None:
         while True:
@@ -297,10 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     spec_path.unlink(missing_ok=True)  # the training split (user text) lives on in memory only
     private_tmp(spec_path.parent)
+    if spec.get("parent_pid") not in (None, os.getppid()):
+        return 3  # the app that wrote the spec died before the parent-death signal was set
     try:
         result = run(spec)
     except Exception as exc:  # reported to the app as a message; the app stays untouched
-        emit("error", message=f"{type(exc).__name__}: {exc}")
+        emit("error", message=f"{type(exc).__name__}: {exc}", phase=_stage)
         return 1
     emit(
         "done",

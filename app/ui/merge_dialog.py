@@ -201,9 +201,10 @@ class MergeDialog(QDialog):
         self.report.setPlainText(f"Not merged: {exc}")
 
     def done(self, result: int) -> None:
+        # Closing never waits for the merge: it is cancelled and ends in the background (its
+        # evaluation checks the token between forward passes), and nothing is registered.
         if self.cancel_token is not None:
             self.cancel_token.cancel()
-        self.tasks.shutdown()
         super().done(result)
 
 
@@ -260,10 +261,6 @@ class LineageView(QTreeWidget):
         for child in node.children:
             item.addChild(self._item(child))
         return item
-
-    def closeEvent(self, event: Any) -> None:
-        self.tasks.shutdown()
-        super().closeEvent(event)
 
 
 def _spin(low: float, high: float, value: float) -> QDoubleSpinBox:

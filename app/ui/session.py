@@ -8,6 +8,9 @@ thread. `close` waits for every task and closes the core, so no thread outlives 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,10 @@ from app.errors import Cancelled, HearthError
 from app.ui.tasks import Tasks
 
 DEFAULT_NAME = "SmolLM2"
+# How long a core waits for work that outlived its window before giving up on closing it (the
+# database is safe either way: SQLite's log makes every committed write durable).
+CLOSE_WAIT_S = 600.0
+log = logging.getLogger(__name__)
 
 
 def display_name(path: Path | str | None) -> str:
@@ -51,6 +58,7 @@ class Session(QObject):
         self.model_name = ""
         self.state = "starting"
         self._closed = False
+        self.closer: threading.Thread | None = None  # closes the core if work outlived close()
 
     # -- opening ---------------------------------------------------------------------------
     def open(self, load_model: bool = True) -> None:
@@ -142,13 +150,44 @@ class Session(QObject):
         self.tasks.run(work, self._loaded, failed)
 
     # -- closing ---------------------------------------------------------------------------
-    def close(self) -> None:
-        """Wait for background work, then close the core (engine thread, database)."""
+    def close(self, timeout_ms: int = 30000) -> None:
+        """Wait for background work, then close the core (engine thread, database).
+
+        Work still running after `timeout_ms` (a reply being saved, an import) keeps the core:
+        closing the database under it would lose what it writes. The core is then closed off
+        the GUI thread as soon as that work has ended.
+        """
         self._closed = True
-        self.tasks.shutdown()
+        finished = self.tasks.shutdown(timeout_ms)
         core = self.core
         if core is None and self._future.done() and self._future.exception() is None:
             core = self._future.result()
         self.core = None
-        if core is not None:
+        if core is None:
+            return
+        if finished:
             core.close()
+            return
+        log.warning("background work outlived the window; the core closes when it ends")
+        pool = self.tasks.pool
+        closer = threading.Thread(
+            target=_close_when_idle, args=(pool, core), name="hearth-close-core", daemon=True
+        )
+        closer.start()
+        self.closer = closer
+
+
+def _close_when_idle(pool: Any, core: Any) -> None:
+    """Close `core` once `pool` has no running task (or once it is gone: its deletion waited)."""
+    deadline = time.monotonic() + CLOSE_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            if pool.activeThreadCount() == 0:
+                break
+        except RuntimeError:  # the pool was deleted, which waits for its tasks first
+            break
+        time.sleep(0.1)
+    else:
+        log.warning("background work still running after %.0f s; the core stays open", CLOSE_WAIT_S)
+        return
+    core.close()

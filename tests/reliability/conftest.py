@@ -26,12 +26,13 @@ class CliResult:
     err: str
 
     def clean_error(self, *needles: str) -> None:
-        """Exit 2, one `error: ...` message holding every needle, no traceback."""
+        """Exit 2, an `error: ...` line (the last one) holding every needle, no traceback."""
         assert self.code == 2, (self.code, self.out, self.err)
-        assert self.err.startswith("error: "), self.err
+        lines = [line for line in self.err.splitlines() if line.strip()]
+        assert lines and lines[-1].startswith("error: "), self.err
         assert "Traceback" not in self.err + self.out, self.err
         for needle in needles:
-            assert needle in self.err, (needle, self.err)
+            assert needle in lines[-1], (needle, self.err)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.adapters import statements
 from app.cancel import CancelToken
 from app.conversations import AT_END, Conversations, Message, title_for
 from app.errors import HearthError
@@ -166,10 +167,12 @@ class Assistant:
             history, previous_start = _turns(before)
             count = _memo(self.engine.count_tokens)
             reserve = reply_reserve(self.engine.n_ctx, self.settings.max_tokens)
+            # Stated preferences ("keep answers short"), this message's included.
+            system = self.settings.system_prompt + statements.for_turn(self.store, text)
 
             def plan(block: str) -> Plan:
                 return plan_turn(
-                    self.settings.system_prompt,
+                    system,
                     history,
                     text,
                     context_block=block,

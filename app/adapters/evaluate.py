@@ -1,8 +1,12 @@
 """The evaluation gate: a new adapter is activated only if it helps and does no harm.
 
 Helps: the mean negative log-likelihood of the held-back preferred answers, through llama.cpp,
-is lower with the adapter than without. No harm: perplexity on a neutral text rises by at most
-5%. The figures are kept in the manifest and shown whether or not the gate opens.
+is lower with the adapter than without. No harm: perplexity on the neutral set
+(`app.adapters.neutral`) rises by at most 5%. An adapter that helps but is over that budget at
+full strength is not thrown away: the largest strength (the scale it is applied at) within the
+budget is found by bisection, and the adapter is accepted at that strength if it still helps
+there. Only an adapter that helps nothing, or harms at every strength, is rejected. The figures
+are kept in the manifest and shown whether or not the gate opens.
 """
 
 from __future__ import annotations
@@ -12,56 +16,153 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.adapters.neutral import NEUTRAL_TEXT
-
 MAX_PERPLEXITY_RISE = 0.05
+MIN_STRENGTH = 0.1  # below this an adapter shows next to nothing of what it learnt
+SEARCH_STEPS = 4  # neutral passes the strength search may spend (a few seconds each)
+
+Pairs = Sequence[tuple[Sequence[int], Sequence[int]]]
+
+
+def within_budget(ratio: float) -> bool:
+    return ratio <= 1.0 + MAX_PERPLEXITY_RISE
 
 
 def measure(
     scorer: Any,
     adapter: Path,
-    held: Sequence[tuple[Sequence[int], Sequence[int]]],
+    held: Pairs,
     spec: dict[str, Any] | None = None,
     scale: float = 1.0,
-) -> dict[str, float]:
-    """Held-back NLL and neutral perplexity, with and without the adapter (a LlamaScorer)."""
+) -> dict[str, Any]:
+    """Held-back NLL and neutral perplexity with and without the adapter (a LlamaScorer), at
+    full strength (`scale`) and, when that is over the harm budget, at the largest strength
+    within it. The summary keys (`held_nll_adapter`, `neutral_ppl_ratio`, ...) are those at
+    the chosen `strength`; `*_full` are at full strength."""
+    from app.adapters import neutral
+    from app.adapters.merge.retention import LlamaTokenizer
     from app.adapters.scoring import mean_nll
 
-    text = (spec or {}).get("neutral_text") or NEUTRAL_TEXT
-    neutral_ids = scorer.llama.tokenize(text.encode("utf-8"), add_bos=True)
-    neutral = [(neutral_ids, [-100, *neutral_ids[1:]])]
+    system = (spec or {}).get("system")
+    sequences = neutral.for_spec(spec).sequences(LlamaTokenizer(scorer.llama), system)
     scorer.use(None)
     held_base = mean_nll(scorer, held)
-    ppl_base = math.exp(mean_nll(scorer, neutral))
-    scorer.use(adapter, scale)
-    held_adapter = mean_nll(scorer, held)
-    ppl_adapter = math.exp(mean_nll(scorer, neutral))
+    neutral_base = mean_nll(scorer, sequences)
+
+    def at(strength: float) -> tuple[float, float]:
+        scorer.use(adapter, strength * scale)
+        return mean_nll(scorer, held), mean_nll(scorer, sequences)
+
+    held_full, neutral_full = at(1.0)
+    tried = [(1.0, neutral.ratio(neutral_full, neutral_base))]
+    strength: float | None = 1.0
+    held_at, neutral_at = held_full, neutral_full
+    if held_full < held_base and not within_budget(tried[0][1]):
+        strength, tried = _largest_within(scorer, adapter, sequences, neutral_base, scale, tried)
+        if strength is not None:
+            scorer.use(adapter, strength * scale)
+            held_at = mean_nll(scorer, held)
+            # The ratio measured at the largest tried strength that fits (at or just above
+            # the two-decimal strength kept): the harm shown is never understated.
+            fits = [r for s, r in tried if s >= strength and within_budget(r)]
+            neutral_at = neutral_base + math.log(min(fits)) if fits else at(strength)[1]
     scorer.use(None)
+    ppl_base = math.exp(neutral_base)
     return {
         "held_nll_base": held_base,
-        "held_nll_adapter": held_adapter,
+        "held_nll_adapter": held_at,
         "held_examples": float(len(held)),
         "neutral_ppl_base": ppl_base,
-        "neutral_ppl_adapter": ppl_adapter,
-        "neutral_ppl_ratio": ppl_adapter / ppl_base if ppl_base else float("inf"),
+        "neutral_ppl_adapter": math.exp(neutral_at),
+        "neutral_ppl_ratio": neutral.ratio(neutral_at, neutral_base),
+        "neutral_tokens": float(sum(sum(1 for x in lb[1:] if x >= 0) for _, lb in sequences)),
+        "neutral_items": float(len(sequences)),
+        "held_nll_full": held_full,
+        "neutral_ppl_ratio_full": tried[0][1],
+        # None: over the budget even at MIN_STRENGTH
+        "strength": strength,
+        "strengths_tried": [[round(s, 4), round(r, 5)] for s, r in tried],
     }
 
 
-def gate(figures: dict[str, float]) -> tuple[bool, str]:
+def _largest_within(
+    scorer: Any,
+    adapter: Path,
+    sequences: Pairs,
+    neutral_base: float,
+    scale: float,
+    tried: list[tuple[float, float]],
+) -> tuple[float | None, list[tuple[float, float]]]:
+    """The largest strength in [MIN_STRENGTH, 1] whose neutral perplexity ratio fits the budget
+    (the ratio grows with the strength). A bisection that cuts where the log-ratio, drawn as a
+    line between the two ends, meets the budget (false position): each neutral pass costs
+    seconds, and this lands within a few hundredths in SEARCH_STEPS passes. None when
+    MIN_STRENGTH does not fit either."""
+    from app.adapters.neutral import ratio
+    from app.adapters.scoring import mean_nll
+
+    def log_harm(strength: float) -> float:
+        scorer.use(adapter, strength * scale)
+        value = ratio(mean_nll(scorer, sequences), neutral_base)
+        tried.append((strength, value))
+        return math.log(value)
+
+    budget = math.log(1.0 + MAX_PERPLEXITY_RISE)
+    # Known ends: no adapter is no harm (ratio 1), full strength is over the budget.
+    low, low_harm, high, high_harm = 0.0, 0.0, 1.0, math.log(tried[0][1])
+    for _ in range(SEARCH_STEPS):
+        if high - low < 0.02:
+            break
+        share = (budget - low_harm) / max(high_harm - low_harm, 1e-9)
+        # Aim a little under the line, and never at either end, so that each pass gains.
+        middle = min(high - 0.01, max(low + 0.01, low + 0.97 * share * (high - low)))
+        harm = log_harm(middle)
+        if harm <= budget:
+            low, low_harm = middle, harm
+        else:
+            high, high_harm = middle, harm
+    if low < MIN_STRENGTH:
+        if log_harm(MIN_STRENGTH) > budget:
+            return None, tried
+        low = MIN_STRENGTH
+    # Two decimals, rounded down: the strength shown is one that was measured to fit.
+    return max(MIN_STRENGTH, math.floor(low * 100) / 100), tried
+
+
+def gate(figures: dict[str, Any]) -> tuple[bool, str]:
     """(activate?, why) from the figures `measure` returned."""
     if not figures:
         return False, "no evaluation figures"
     nll_b, nll_a = figures["held_nll_base"], figures["held_nll_adapter"]
     ratio = figures["neutral_ppl_ratio"]
-    helps = nll_a < nll_b
-    harmless = ratio <= 1.0 + MAX_PERPLEXITY_RISE
+    # Figures from before the strength search carry no strength: judged at full strength.
+    strength = figures.get("strength", 1.0)
+    full = figures.get("neutral_ppl_ratio_full", ratio)
     text = (
         f"held-back NLL {nll_b:.3f} -> {nll_a:.3f}; "
         f"neutral perplexity {figures['neutral_ppl_base']:.2f} -> "
         f"{figures['neutral_ppl_adapter']:.2f} ({(ratio - 1) * 100:+.1f}%)"
     )
-    if not helps:
-        return False, f"does not improve the held-back examples ({text})"
-    if not harmless:
+    if strength is None:
+        return False, (
+            f"raises neutral perplexity by more than 5% at every strength down to "
+            f"{MIN_STRENGTH} ({(full - 1) * 100:+.1f}% at full strength; "
+            f"held-back NLL {nll_b:.3f} -> {figures.get('held_nll_full', nll_a):.3f})"
+        )
+    if not nll_a < nll_b:
+        at = "" if strength >= 1.0 else f" at strength {strength:.2f}, the most the budget allows"
+        return False, f"does not improve the held-back examples{at} ({text})"
+    if not within_budget(ratio):
         return False, f"raises neutral perplexity by more than 5% ({text})"
+    if strength < 1.0:
+        return True, (
+            f"accepted at strength {strength:.2f}: at full strength neutral perplexity rose "
+            f"{(full - 1) * 100:+.1f}% (budget 5%); {text}"
+        )
     return True, f"improves the held-back examples without harm ({text})"
+
+
+def strength_of(manifest: dict[str, Any]) -> float | None:
+    """The strength the gate measured an adapter to fit the harm budget at (None: none was
+    measured, an older or merged adapter, or none fits)."""
+    value = (manifest.get("evaluation") or {}).get("strength")
+    return float(value) if isinstance(value, int | float) else None

@@ -81,6 +81,18 @@ class FeedbackStore:
             (text.strip(), source_message_id),
         )
 
+    def update_statement(self, feedback_id: int, text: str) -> None:
+        """The user rewrote a stated preference."""
+        if not text.strip():
+            raise HearthError("a preference statement cannot be empty")
+        with self.store.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE feedback SET statement = ? WHERE id = ? AND kind = 'statement'",
+                (text.strip(), feedback_id),
+            )
+            if cur.rowcount == 0:
+                raise HearthError(f"no preference statement with id {feedback_id}")
+
     def rate_message(self, assistant_message_id: int, rating: int) -> int:
         """Thumbs up/down on a stored answer; the prompt is the user turn before it."""
         return self._from_message(assistant_message_id, rating=rating)

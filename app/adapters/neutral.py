@@ -1,5 +1,28 @@
-"""A short neutral text: the evaluation gate's perplexity reference (it must not rise > 5%)."""
+"""The neutral set: general text in several genres and a few plain questions with plain answers
+(`resources/neutral.json`). An adapter must not make it much less likely: the training guard
+(torch, in the training process) and the evaluation gate (llama.cpp) both measure harm on it,
+on the same token ids and with the same statistic, so the two cannot disagree about the rules.
 
+Harm is the perplexity ratio: exp(mean NLL with the adapter - mean NLL without), the mean taken
+over every scored token of the set (a text's tokens after the first; a chat's answer tokens).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+NEUTRAL_FILE = Path(__file__).resolve().parents[2] / "resources" / "neutral.json"
+
+# The first text of the set, kept for callers that score one plain text (merge retention).
 NEUTRAL_TEXT = (
     "The river begins in the hills north of the town, where several small streams meet in a "
     "shallow valley. In spring the water rises with melting snow, and the low fields along its "
@@ -11,3 +34,92 @@ NEUTRAL_TEXT = (
     "in the larger city about forty kilometres to the south, which can be reached by train in "
     "less than an hour."
 )
+
+Sequences = list[tuple[list[int], list[int]]]
+
+
+@dataclass(frozen=True)
+class NeutralSet:
+    texts: tuple[str, ...]
+    chats: tuple[tuple[str, str], ...]  # (prompt, plain answer)
+
+    def sequences(self, tokenizer: Any, system: str | None) -> Sequences:
+        """(ids, labels) for every item: a text scored from its second token, a chat on its
+        answer only (the chat template, as training encodes it). `tokenizer` is a Hugging
+        Face tokenizer or `retention.LlamaTokenizer`: the same ids either way."""
+        from app.adapters.dataset import IGNORE, Example, encode
+
+        bos = bos_id(tokenizer)
+        out: Sequences = []
+        for text in self.texts:
+            ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+            if bos is not None:
+                ids = [bos, *ids]
+            out.append((ids, [IGNORE, *ids[1:]]))
+        for prompt, answer in self.chats:
+            out.append(encode(tokenizer, Example(prompt, answer), system))
+        return out
+
+
+def bos_id(tokenizer: Any) -> int | None:
+    token = getattr(tokenizer, "bos_token_id", None)
+    if token is None and hasattr(tokenizer, "llama"):
+        token = tokenizer.llama.token_bos()
+    return int(token) if token is not None and int(token) >= 0 else None
+
+
+@functools.cache
+def neutral_set() -> NeutralSet:
+    """The set shipped in resources/; an install without it falls back to one plain text."""
+    try:
+        data = json.loads(NEUTRAL_FILE.read_text(encoding="utf-8"))
+        texts = tuple(str(t["text"]) for t in data["texts"])
+        chats = tuple((str(c["prompt"]), str(c["answer"])) for c in data["chats"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("neutral set unreadable (%s): using one built-in text", exc)
+        return NeutralSet((NEUTRAL_TEXT,), ())
+    return NeutralSet(texts, chats)
+
+
+def for_spec(spec: dict[str, Any] | None) -> NeutralSet:
+    """The set a training job measures harm on: the shipped one, or a text the job names."""
+    text = (spec or {}).get("neutral_text")
+    return NeutralSet((str(text),), ()) if text else neutral_set()
+
+
+def ratio(nll_adapter: float, nll_base: float) -> float:
+    """Perplexity with the adapter over without, from the two mean NLLs."""
+    return math.exp(nll_adapter - nll_base)
+
+
+def torch_harm(
+    model: Any, tokenizer: Any, spec: dict[str, Any] | None, system: str | None
+) -> Callable[[], float]:
+    """The training guard: the PEFT model's neutral perplexity ratio, now against without its
+    adapter, measured exactly as the gate measures it (same ids, same mean over tokens)."""
+    sequences = for_spec(spec).sequences(tokenizer, system)
+    base = torch_mean_nll(model, sequences, adapter=False)
+    return lambda: ratio(torch_mean_nll(model, sequences), base)
+
+
+def torch_mean_nll(
+    model: Any, sequences: Sequence[tuple[list[int], list[int]]], *, adapter: bool = True
+) -> float:
+    """Mean NLL over the labelled tokens of `sequences` (one forward pass each)."""
+    import contextlib
+
+    import torch
+
+    total, count = 0.0, 0
+    switch = contextlib.nullcontext() if adapter else model.disable_adapter()
+    with torch.no_grad(), switch:
+        for ids, labels in sequences:
+            n = sum(1 for label in labels[1:] if label >= 0)
+            if n == 0:
+                continue
+            out = model(
+                input_ids=torch.tensor([ids]), labels=torch.tensor([labels]), use_cache=False
+            )
+            total += float(out.loss) * n
+            count += n
+    return total / max(count, 1)

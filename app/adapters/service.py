@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app import paths
-from app.adapters import dataset, evaluate, export, stale_jobs
+from app.adapters import dataset, evaluate, export, stale_jobs, statements
 from app.adapters.feedback import FeedbackStore
 from app.adapters.train import TrainingJob, TrainOptions
 from app.adapters.versions import AdapterVersion, Versions
@@ -104,7 +104,8 @@ class AdapterService:
         if version.path is None:
             raise AdapterError(f"adapter {adapter_id} has no file ({version.status})")
         self.check(version.path)
-        scale = self.versions.scale() if scale is None else scale
+        if scale is None:  # the strength its gate measured to fit, else the one in use
+            scale = evaluate.strength_of(version.manifest) or self.versions.scale()
         self._swap(version, scale)
         return self.versions.activate(adapter_id, scale)
 
@@ -200,7 +201,8 @@ class AdapterService:
             "base_model": str(base.path),
             "out_dir": str(job_dir),
             "split": split.to_dict(),
-            "system": self.core.settings.system_prompt,
+            # The system prompt the chat uses, stated preferences included.
+            "system": statements.system_prompt(self.core.settings.system_prompt, split.statements),
             "options": options.to_dict(),
             # The process dies with this one (Linux: PR_SET_PDEATHSIG), even while stopped.
             "parent_pid": os.getpid(),

@@ -183,26 +183,14 @@ def train(
     }
 
 
-def neutral_guard(model: Any, tokenizer: Any, text: str | None) -> Callable[[], float]:
-    """A cheap torch-side check of the gate's harm rule, used to stop training in time."""
-    import math
+def neutral_guard(
+    model: Any, tokenizer: Any, spec: dict[str, Any], system: str | None
+) -> Callable[[], float]:
+    """The gate's harm rule checked in torch, to stop training in time: the same neutral set,
+    the same token ids and the same statistic as the gate (app.adapters.neutral)."""
+    from app.adapters.neutral import torch_harm
 
-    import torch
-
-    from app.adapters.neutral import NEUTRAL_TEXT
-
-    ids = list(tokenizer(text or NEUTRAL_TEXT)["input_ids"])
-    if tokenizer.bos_token_id is not None and ids[:1] != [tokenizer.bos_token_id]:
-        ids = [tokenizer.bos_token_id, *ids]
-    tensor = torch.tensor([ids])
-
-    def ppl() -> float:
-        with torch.no_grad():
-            return math.exp(float(model(input_ids=tensor, labels=tensor, use_cache=False).loss))
-
-    with model.disable_adapter():
-        base = ppl()
-    return lambda: ppl() / base
+    return torch_harm(model, tokenizer, spec, system)
 
 
 def n_ctx_for(seqs: list[tuple[list[int], list[int]]]) -> int:
@@ -261,7 +249,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         base.model, rank=int(opts["rank"]), alpha=float(opts["alpha"]), seed=int(opts["seed"])
     )
     enter("training")
-    harm = neutral_guard(model, base.tokenizer, spec.get("neutral_text"))
+    harm = neutral_guard(model, base.tokenizer, spec, system)
     training = train(model, train_seqs, opts, harm)
     training["peak_rss_mb"] = peak_rss_mb()
 

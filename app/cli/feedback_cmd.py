@@ -1,4 +1,5 @@
-"""`hearth feedback import|list|delete`: the preference examples adapters are trained on."""
+"""`hearth feedback import|list|prefer|edit|delete`: the preference examples adapters are trained
+on, and the preferences the user states ("keep answers short"), which apply to every answer."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ def register(subparsers: Any) -> None:
     listing = sub.add_parser("list", help="the stored feedback")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=_list)
+    prefer = sub.add_parser(
+        "prefer", help='state a preference for every answer ("keep answers short")'
+    )
+    prefer.add_argument("text")
+    prefer.set_defaults(func=_prefer)
+    edit = sub.add_parser("edit", help="rewrite a stated preference")
+    edit.add_argument("id", type=int)
+    edit.add_argument("text")
+    edit.set_defaults(func=_edit)
     delete = sub.add_parser("delete", help="delete one feedback item (or --all)")
     delete.add_argument("id", type=int, nargs="?")
     delete.add_argument("--all", action="store_true")
@@ -58,6 +68,20 @@ def _list(args: argparse.Namespace) -> int:
         mark = {1: "+1", -1: "-1"}.get(item.rating or 0, "  ")
         what = "edit" if item.correction else "rating"
         print(f"{item.id:4}  {what:9} {mark}  {_short(item.prompt)}")
+    return 0
+
+
+def _prefer(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        feedback_id = FeedbackStore(store).add_statement(args.text)
+    print(f"preference {feedback_id} stored; it applies from the next answer on")
+    return 0
+
+
+def _edit(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        FeedbackStore(store).update_statement(args.id, args.text)
+    print(f"preference {args.id} changed")
     return 0
 
 

@@ -1,0 +1,155 @@
+"""The gate's strength search, on the real default model through llama.cpp.
+
+The adapter is a real GGUF LoRA (random factors over the model's real shapes) big enough to
+raise the neutral set's perplexity by about 12% at full strength; the held-back examples are
+what that adapter itself prefers (its own greedy continuations), so it helps them. Nothing
+is trained: the search, the gate and the activation are what is under test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.adapters import dataset, evaluate, neutral
+from app.adapters.lora_file import BaseModelInfo, write_lora
+from app.adapters.scoring import LlamaScorer
+from app.adapters.train import TrainOptions
+from app.core import Core
+from tests.adapters.test_merge_helpers import random_adapter
+
+PROMPTS = ["The weather today is", "My favourite book is", "In the morning I usually"]
+
+
+@pytest.fixture(scope="module")
+def scorer(default_model: Path) -> Iterator[LlamaScorer]:
+    opened = LlamaScorer(default_model, n_ctx=256)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def harmful(base: BaseModelInfo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("strength") / "adapter.gguf"
+    write_lora(path, random_adapter(base, b_scale=0.05, seed=1))
+    return path
+
+
+def _preferred(scorer: LlamaScorer, adapter: Path, tokens: int = 10) -> list[Any]:
+    """(ids, labels) of each prompt followed by the adapter's own greedy continuation."""
+    scorer.use(adapter)
+    held = []
+    for prompt in PROMPTS:
+        ids = list(scorer.llama.tokenize(prompt.encode(), add_bos=True))
+        start = len(ids)
+        for _ in range(tokens):
+            ids.append(int(np.argmax(scorer.logits(ids)[-1])))
+        held.append((ids, [dataset.IGNORE] * start + ids[start:]))
+    scorer.use(None)
+    return held
+
+
+@pytest.fixture(scope="module")
+def held(scorer: LlamaScorer, harmful: Path) -> list[Any]:
+    return _preferred(scorer, harmful)
+
+
+@pytest.fixture(scope="module")
+def figures(scorer: LlamaScorer, harmful: Path, held: list[Any]) -> dict[str, Any]:
+    return evaluate.measure(scorer, harmful, held)
+
+
+# The cheaper tests score one neutral text (a job may name its own), not the whole set.
+ONE_TEXT = {"neutral_text": neutral.neutral_set().texts[1]}
+
+
+def test_over_budget_adapter_is_accepted_at_the_largest_strength_that_fits(
+    figures: dict[str, Any],
+) -> None:
+    assert figures["neutral_ppl_ratio_full"] > 1.05  # over the budget at full strength
+    strength = figures["strength"]
+    assert strength is not None and 0.1 <= strength < 1.0
+    assert figures["neutral_ppl_ratio"] <= 1.05
+    # The largest that fits: every strength tried above it was over the budget.
+    assert all(r > 1.05 for s, r in figures["strengths_tried"] if s > strength + 0.01)
+    assert any(s >= strength and r > 1.04 for s, r in figures["strengths_tried"]), figures
+    assert figures["held_nll_adapter"] < figures["held_nll_base"]
+    passed, reason = evaluate.gate(figures)
+    assert passed and reason.startswith(f"accepted at strength {strength:.2f}: "), reason
+    assert figures["neutral_items"] == len(neutral.neutral_set().texts) + len(
+        neutral.neutral_set().chats
+    )
+    assert figures["neutral_tokens"] >= 300  # several hundred tokens, not one short text
+
+
+def test_an_adapter_within_budget_keeps_full_strength(scorer: LlamaScorer, harmful: Path) -> None:
+    # A third of the same adapter (scale) is within the budget: no search, strength 1.
+    held = _preferred(scorer, harmful)
+    figures = evaluate.measure(scorer, harmful, held, scale=0.3)
+    assert figures["strength"] == 1.0 and len(figures["strengths_tried"]) == 1
+    passed, reason = evaluate.gate(figures)
+    assert passed and reason.startswith("improves the held-back examples without harm")
+
+
+def test_harm_at_every_strength_is_rejected(
+    scorer: LlamaScorer, harmful: Path, held: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evaluate, "MAX_PERPLEXITY_RISE", -0.5)  # nothing can fit
+    figures = evaluate.measure(scorer, harmful, held, ONE_TEXT)
+    assert figures["strength"] is None
+    passed, reason = evaluate.gate(figures)
+    assert not passed and "at every strength down to 0.1" in reason
+
+
+def test_gate_and_guard_score_the_same_tokens(scorer: LlamaScorer, default_model: Path) -> None:
+    """The torch guard (Hugging Face tokenizer) and the gate (llama.cpp) measure the same ids."""
+    from transformers import AutoTokenizer
+
+    from app.adapters.merge.retention import LlamaTokenizer
+
+    hf = AutoTokenizer.from_pretrained(str(default_model.parent), gguf_file=default_model.name)
+    system = "You are Hearth, a helpful assistant."
+    ours = neutral.neutral_set().sequences(hf, system)
+    theirs = neutral.neutral_set().sequences(LlamaTokenizer(scorer.llama), system)
+    assert ours == theirs
+
+
+def test_service_activates_at_the_chosen_strength(
+    core: Core, harmful: Path, figures: dict[str, Any], tmp_path: Path
+) -> None:
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    shutil.copy(harmful, job_dir / "adapter.gguf")
+    core.adapters.set_scale(1.0)
+    result = {
+        "architecture": "llama",
+        "rank": 4,
+        "alpha": 8.0,
+        "targets": [],
+        "training": {"steps": 1},
+        "parity": {"passed": True, "reason": "agrees"},
+        "evaluation": json.loads(json.dumps(figures)),
+        "export_s": 0.1,
+    }
+    split = dataset.Split([dataset.Example("p", "t", 1)], [])
+    outcome = core.adapters._register(
+        "personal-x", job_dir, result, split, core.adapters.base_model(), TrainOptions()
+    )
+    strength = figures["strength"]
+    assert outcome.activated and outcome.reason.startswith(f"accepted at strength {strength:.2f}")
+    version, scale = core.adapters.active()
+    assert version is not None and version.id == outcome.adapter_id
+    assert scale == pytest.approx(strength)
+    assert version.manifest["evaluation"]["strength"] == pytest.approx(strength)
+    assert core.adapters.versions.history()[-1][-1] == pytest.approx(strength)
+    # Activating it again later (after a rollback) comes back at its strength too.
+    core.adapters.deactivate()
+    core.adapters.set_scale(1.0)
+    core.adapters.activate(outcome.adapter_id)
+    assert core.adapters.active()[1] == pytest.approx(strength)

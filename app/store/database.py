@@ -9,6 +9,7 @@ program) ends in a `StoreError` that says what happened, and the transaction is 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -81,7 +82,10 @@ class Store:
         try:
             self._writer = _connect(self.path)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the database {self.path}: {describe(exc)}") from exc
+            reason = describe(exc)
+            if not os.access(self.path.parent, os.W_OK):  # SQLite only says "unable to open"
+                reason = f"the data folder {self.path.parent} is read-only ({exc})"
+            raise StoreError(f"cannot open the database {self.path}: {reason}") from exc
         try:
             apply_migrations(self._writer)
         except BaseException as exc:

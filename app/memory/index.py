@@ -19,7 +19,9 @@ TAIL_REBUILD_FRACTION = 0.1
 
 @dataclass(frozen=True)
 class IndexOptions:
-    nprobe_fraction: float = 0.03  # share of clusters visited per query
+    # Share of clusters visited per query. On vectors as spread as real ones (not near-copies)
+    # 0.03 -> 0.1 took recall against exact search at 100k from 0.68 to 0.75 for 1.0 -> 1.4 ms.
+    nprobe_fraction: float = 0.1
     min_nprobe: int = 16
     kmeans_iters: int = 8
     sample_per_list: int = 32

@@ -43,6 +43,7 @@ class SearchOptions:
     speaker_bonus: float = 0.35  # cosine added to turns by a speaker the question names
     speaker_fused: float = 1.6  # and their fused score is multiplied by this
     neighbour_weight: float = 0.3  # share of a neighbour's score a dialog turn inherits
+    date_weight: float = 1.0  # a memory from the day the question names ranks as if found first
     window: int = 1  # neighbouring turns returned with an imported dialog turn
     kind: str | None = None
     hybrid: bool = True
@@ -58,6 +59,55 @@ def content_words(text: str) -> list[str]:
 
 
 MAX_DF = 1000  # a word in more memories than this says little and costs much to rank
+
+_MONTH_NAMES = [
+    *("january", "february", "march", "april", "may", "june", "july", "august"),
+    *("september", "october", "november", "december"),
+]
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_DATE = re.compile(
+    rf"\b(?:(?P<m1>{_MONTH}) (?P<d1>{_DAY})|(?P<d2>{_DAY}) (?:of )?(?P<m2>{_MONTH}))"
+    r"(?:,? (?P<y>(?:19|20)\d\d))?\b",
+    re.I,
+)
+
+
+def days_named(text: str) -> list[str]:
+    """The days a question names ("on November 8", "the 3rd of May 2024") as "MM-DD" or
+    "YYYY-MM-DD"."""
+    days = []
+    for m in _DATE.finditer(text):
+        word = (m.group("m1") or m.group("m2")).lower().rstrip(".")
+        word = "sep" if word == "sept" else word
+        # A month name or its start ("nov", "novem"), not "market" or "marry".
+        month = next((i for i, n in enumerate(_MONTH_NAMES, 1) if n.startswith(word)), 0)
+        if not month:
+            continue
+        day = int(re.sub(r"\D", "", m.group("d1") or m.group("d2")))
+        md = f"{month:02d}-{day:02d}"
+        days.append(f"{m.group('y')}-{md}" if m.group("y") else md)
+    return days
+
+
+def dated_ids(store: Store, days: list[str], limit: int = 200) -> list[int]:
+    """Memories written on the named days."""
+    ids: list[int] = []
+    for day in days[:3]:
+        if len(day) == 10:
+            rows = store.query(
+                "SELECT id FROM memories WHERE created_at >= ? AND created_at < ? "
+                "AND superseded_by IS NULL LIMIT ?",
+                (day, day + "~", limit),
+            )
+        else:
+            rows = store.query(
+                "SELECT id FROM memories WHERE substr(created_at, 6, 5) = ? "
+                "AND superseded_by IS NULL LIMIT ?",
+                (day, limit),
+            )
+        ids += [int(r[0]) for r in rows]
+    return ids
 
 
 def fts_search(
@@ -147,7 +197,9 @@ def hybrid_search(
     cosine = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
     if fts_ids is None:
         fts_ids = fts_search(store, text, opts.fts_k, speakers, df_cache) if opts.hybrid else []
-    records = fetch(store, list(dict.fromkeys([*cosine, *fts_ids])))
+    days = days_named(text) if opts.date_weight > 0 else []
+    dated = set(dated_ids(store, days)) if days else set()
+    records = fetch(store, list(dict.fromkeys([*cosine, *fts_ids, *dated])))
     records = {
         i: m
         for i, m in records.items()
@@ -166,6 +218,8 @@ def hybrid_search(
         fused[mid] += opts.dense_weight / (opts.rrf_k + rank + 1)
     for rank, mid in enumerate(i for i in fts_ids if i in records):
         fused[mid] += opts.fts_weight / (opts.rrf_k + rank + 1)
+    for mid in dated & set(records):
+        fused[mid] += opts.date_weight / (opts.rrf_k + 1)
     now = datetime.now(UTC)
     scores: dict[int, float] = {}
     for mid, mem in records.items():

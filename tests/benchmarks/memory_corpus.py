@@ -5,8 +5,8 @@ Words: the whole words of the packaged embedder's WordPiece vocabulary, which li
 from most to least frequent; word r is drawn with probability ~ 1/r^1.07 (Zipf), so a few words
 are in most texts and most words are rare, as in people's notes. Vectors: real embeddings of a
 few thousand texts from the same generator ("seeds"), each synthetic vector a seed plus Gaussian
-noise shaped like the seeds' own spread (their principal components), scaled so a synthetic
-vector keeps a cosine of about 0.7 to its seed: neighbours, not copies.
+noise shaped like the seeds' own spread (their principal components), scaled so that synthetic
+vectors lie as far from their nearest neighbours as real ones do: neighbours, not copies.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 ZIPF_S = 1.07
+# Noise scale at which 4000 synthetic vectors have the median nearest-neighbour cosine of 4000
+# real embeddings of distinct texts (0.56; noise 0.75 gave 0.66, 1.0 gave 0.52).
+NOISE = 0.9
 TEMPLATES = [
     "{N}: I {w} the {w} {w} at {w} last {d}.",
     "{N}: We {w} {w} {w} and {w} with {N2} on {d}.",
@@ -96,7 +99,7 @@ class Corpus:
 class Vectors:
     """Synthetic unit vectors around real seed embeddings, with the seeds' own anisotropy."""
 
-    def __init__(self, seeds: np.ndarray, noise: float = 1.0) -> None:
+    def __init__(self, seeds: np.ndarray, noise: float = NOISE) -> None:
         self.seeds = np.asarray(seeds, dtype=np.float32)
         centred = self.seeds - self.seeds.mean(axis=0)
         _u, s, vt = np.linalg.svd(centred, full_matrices=False)

@@ -4,6 +4,8 @@ Each dialog turn is imported as one memory (like `hearth memory import`); a ques
 found at k when every evidence turn is among the source ids of the top k hits. Prints one JSON
 object: {design: {"recall@5": ..., "recall@10": ...}, ...}.
 Usage: .venv/bin/python tests/benchmarks/memory_eval.py [--dialogs 10] [--pooled]
+       [--hard tune|held]: the harder conversations of memory_dialogs_hard.py (one part of its
+       seeds), with recall by question type for each design under "by_type".
 """
 
 from __future__ import annotations
@@ -49,8 +51,20 @@ def evaluate(service, questions, options, ks=(5, 10)):
         hits = service.search(q["query"], k=max(ks), options=options)
         for k in ks:
             ids = {s for h in hits[:k] for s in h.source_ids}
-            found[k] += all(e in ids for e in q["evidence"])
+            q[f"found@{k}"] = all(e in ids for e in q["evidence"])
+            found[k] += q[f"found@{k}"]
     return {f"recall@{k}": round(found[k] / max(1, len(questions)), 4) for k in ks}
+
+
+def by_type(questions, ks=(5, 10)):
+    """Recall per question type (the questions `evaluate` has marked)."""
+    types = sorted({q.get("type", "plain") for q in questions})
+    out = {}
+    for t in types:
+        qs = [q for q in questions if q.get("type", "plain") == t]
+        out[t] = {f"recall@{k}": round(sum(q[f"found@{k}"] for q in qs) / len(qs), 4) for k in ks}
+        out[t]["questions"] = len(qs)
+    return out
 
 
 def main() -> int:
@@ -60,6 +74,7 @@ def main() -> int:
     parser.add_argument(
         "--unique-names", action="store_true", help="no speaker name shared by two dialogs"
     )
+    parser.add_argument("--hard", choices=("tune", "held"), help="harder dialogs, by type")
     args = parser.parse_args()
     os.environ["HEARTH_HOME"] = tempfile.mkdtemp(prefix="hearth-eval-")
     import torch
@@ -72,12 +87,20 @@ def main() -> int:
     from app.store import Store
 
     embedder = Embedder()
-    dialogs = [
-        generate(seed, names=(NAMES[2 * seed], NAMES[2 * seed + 1]) if args.unique_names else None)
-        for seed in range(args.dialogs)
-    ]
+    if args.hard:
+        from memory_dialogs_hard import HELD_SEEDS, TUNE_SEEDS, hard
+
+        dialogs = [hard(seed) for seed in (TUNE_SEEDS if args.hard == "tune" else HELD_SEEDS)]
+    else:
+        dialogs = [
+            generate(
+                seed, names=(NAMES[2 * seed], NAMES[2 * seed + 1]) if args.unique_names else None
+            )
+            for seed in range(args.dialogs)
+        ]
     groups = [dialogs] if args.pooled else [[d] for d in dialogs]
     totals: dict[str, dict[str, float]] = {name: {} for name in DESIGNS}
+    asked: dict[str, list[dict]] = {name: [] for name in DESIGNS}
     n_questions, n_turns, started = 0, 0, time.perf_counter()
     for g, group in enumerate(groups):
         services = {}
@@ -103,7 +126,9 @@ def main() -> int:
         n_questions += len(questions)
         for name, (vectors, changes) in DESIGNS.items():
             opts = replace(SearchOptions(), **changes)
-            scores = evaluate(services[vectors], questions, opts)
+            marked = [dict(q) for q in questions]
+            scores = evaluate(services[vectors], marked, opts)
+            asked[name] += marked
             for key, value in scores.items():
                 totals[name][key] = totals[name].get(key, 0.0) + value * len(questions)
         for service in services.values():
@@ -113,12 +138,15 @@ def main() -> int:
         name: {k: round(v / n_questions, 4) for k, v in scores.items()}
         for name, scores in totals.items()
     }
+    if args.hard:
+        result["by_type"] = {name: by_type(qs) for name, qs in asked.items()}
     result["_setup"] = {
         "dialogs": len(dialogs),
         "turns": n_turns,
         "questions": n_questions,
         "pooled": args.pooled,
         "unique_names": args.unique_names,
+        "hard": args.hard,
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(result))

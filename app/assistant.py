@@ -283,9 +283,12 @@ class Assistant:
         assert memory is not None
 
         background = getattr(self.engine, "background", None)
+        quiet = getattr(self.engine, "wait_quiet", None)
 
         def run() -> None:
             try:
+                if quiet is not None:
+                    quiet()  # the whole extraction (model, embedding, index) waits for a lull
                 # Extraction runs on the engine's background context: the conversation's
                 # cached prefix stays, and the next reply never waits for it.
                 with background() if background is not None else contextlib.nullcontext():

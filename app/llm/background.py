@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 # Extraction prompts are short; a small context keeps the second KV cache small.
 BACKGROUND_CTX = 2048
+# Background work starts only once no reply has run for this long: a prompt evaluation that
+# has begun cannot be paused, so it must not begin just as the user sends the next message.
+SETTLE_S = 1.0
 
 
 class BackgroundModel:
@@ -40,6 +43,7 @@ class BackgroundModel:
         self._state = threading.Condition()  # guards _foreground and _closed
         self._foreground = 0
         self._closed = False
+        self._last_reply = 0.0  # monotonic time the last reply ended
         self.generations = 0  # how many generations ran here (tests, figures)
 
     # -- who goes first -----------------------------------------------------------------------
@@ -52,17 +56,27 @@ class BackgroundModel:
         finally:
             with self._state:
                 self._foreground -= 1
+                self._last_reply = time.monotonic()
                 self._state.notify_all()
 
     def wake(self) -> None:
+        """A reply stream ended."""
         with self._state:
+            self._last_reply = time.monotonic()
             self._state.notify_all()
 
-    def _yield_to_replies(self) -> None:
-        """Block while a reply is due or streaming on the main context."""
+    def wait_quiet(self) -> None:
+        """Block while a reply is due or streaming on the main context, and until none has
+        run for `SETTLE_S` (the user is reading the answer)."""
         with self._state:
-            while not self._closed and (self._foreground > 0 or self.engine.busy):
-                self._state.wait(timeout=0.5)
+            while not self._closed:
+                if self._foreground > 0 or self.engine.busy:
+                    self._state.wait(timeout=0.5)
+                    continue
+                quiet_for = time.monotonic() - self._last_reply
+                if quiet_for >= SETTLE_S:
+                    return
+                self._state.wait(timeout=SETTLE_S - quiet_for)
 
     @property
     def loaded(self) -> bool:
@@ -92,14 +106,14 @@ class BackgroundModel:
         finished = False
         with self._lock:
             try:
-                self._yield_to_replies()
+                self.wait_quiet()
                 if self._closed:
                     return chunks
                 stream = self._model().create_chat_completion(messages=messages, **kwargs)
                 self.generations += 1
                 try:
                     while not cancel.cancelled:
-                        self._yield_to_replies()
+                        self.wait_quiet()
                         if self._closed:
                             break
                         try:

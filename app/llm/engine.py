@@ -379,6 +379,11 @@ class Engine:
         finally:
             _scope.background = previous
 
+    def wait_quiet(self) -> None:
+        """Return once no reply is due or streaming and none has run for a moment: when
+        background work (memory extraction) may start without slowing the next reply."""
+        self._background.wait_quiet()
+
     @property
     def background_generations(self) -> int:
         return self._background.generations

@@ -59,6 +59,14 @@ def main() -> None:
     core.assistant.wait_idle(timeout=300)
     core.memory.embedder.embed(["warm"])
 
+    sent: list[list[dict[str, str]]] = []
+    chat = core.engine.chat
+
+    def recording(messages: list[dict[str, str]], **kwargs: object) -> object:
+        sent.append(messages)
+        return chat(messages, **kwargs)  # type: ignore[arg-type]
+
+    core.engine.chat = recording  # type: ignore[method-assign]
     conv = core.conversations.create()
     ttft: list[float] = []
     evaluated: list[int] = []
@@ -75,11 +83,18 @@ def main() -> None:
                 prompt.append(event.prompt_tokens)
         ttft.append(first or 0.0)
     core.assistant.wait_idle(timeout=300)
+    stored = core.conversations.messages(conv)
+    raw1, raw20 = raw_ttft(core, sent[0][:1], sent[0]), raw_ttft(core, sent[-2], sent[-1], stored)
     result = {
         "turns": args.turns,
         "ttft_turn1_s": round(ttft[0], 4),
         "ttft_turn20_s": round(ttft[-1], 4),
         "ratio": round(ttft[-1] / ttft[0], 3) if ttft[0] else None,
+        # raw llama-cpp-python, same model, threads and prompts, its cache holding the previous
+        # turn: what attending over a longer context costs by itself
+        "raw_ttft_turn1_s": round(raw1, 4),
+        "raw_ttft_turn20_s": round(raw20, 4),
+        "raw_ratio": round(raw20 / raw1, 3),
         "ttft_median_s": round(statistics.median(ttft), 4),
         "prompt_tokens_last": prompt[-1],
         "evaluated_tokens_last": evaluated[-1],
@@ -90,6 +105,38 @@ def main() -> None:
     }
     core.close()
     print(json.dumps(result))
+
+
+def raw_ttft(
+    core: Core,
+    before: list[dict[str, str]],
+    messages: list[dict[str, str]],
+    stored: list[object] | None = None,
+) -> float:
+    """Time to first token of `messages` on a fresh llama-cpp-python Llama whose cache holds
+    `before` (plus the stored answer to it, as after a real turn); median of 3."""
+    from app.llm.llama_loader import load_llama
+
+    info = core.engine.model_info
+    assert info is not None
+    llama = load_llama(info.path, n_ctx=core.engine.n_ctx, n_threads=core.engine.n_threads)
+    history = list(before)
+    if stored is not None:
+        history.append({"role": "assistant", "content": str(getattr(stored[-3], "content", ""))})
+    times: list[float] = []
+    for _ in range(3):
+        llama.reset()
+        for _chunk in llama.create_chat_completion(messages=history, max_tokens=1, stream=True):
+            pass
+        started = time.perf_counter()
+        for chunk in llama.create_chat_completion(
+            messages=messages, max_tokens=4, temperature=0.0, top_k=1, stream=True
+        ):
+            if chunk["choices"][0]["delta"].get("content"):
+                times.append(time.perf_counter() - started)
+                break
+    llama.close()
+    return statistics.median(times)
 
 
 if __name__ == "__main__":

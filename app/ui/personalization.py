@@ -89,6 +89,7 @@ class PersonalizationPage(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(actions)
         self._add_merge_parts(layout, actions)
+        self._add_learning_parts(layout)
 
         self.train_button.clicked.connect(self.train)
         self.cancel_button.clicked.connect(self.cancel)
@@ -107,6 +108,17 @@ class PersonalizationPage(QWidget):
         merge.clicked.connect(lambda: merge_dialog.MergeDialog(self.core, self).exec())
         actions.insertWidget(3, merge)
         layout.addWidget(merge_dialog.LineageView(self.core))
+
+    def _add_learning_parts(self, layout: QVBoxLayout) -> None:
+        """The selected version in words, and the preferences the user stated."""
+        from app.ui.preferences_box import PreferencesBox
+        from app.ui.version_story import VersionStory
+
+        self.story = VersionStory(self.core)
+        self.preferences = PreferencesBox(self.core)
+        layout.insertWidget(layout.indexOf(self.table) + 1, self.story)
+        layout.addWidget(self.preferences)
+        self.table.itemSelectionChanged.connect(lambda: self.story.show_version(self.selected_id()))
 
     # -- state ------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -94,3 +94,33 @@ def test_chat_with_a_message_longer_than_the_context_is_refused_cleanly() -> Non
     with open_store() as store:  # nothing was stored for it, not even a conversation
         assert store.scalar("SELECT count(*) FROM messages") == 0
         assert store.scalar("SELECT count(*) FROM conversations") == 0
+
+
+def test_conversations_search_and_export_parse_back(tmp_path: Path) -> None:
+    from app.conversation_search import parse_markdown
+    from app.conversations import Conversations
+    from app.store import open_store
+
+    with open_store() as store:
+        conversations = Conversations(store)
+        conv = conversations.create("Garden")
+        conversations.add_message(conv, "user", "When do I plant tulip bulbs?")
+        conversations.add_message(conv, "assistant", "In autumn, 15 cm deep.")
+    found = hearth("conversations", "search", "tulip", "--json")
+    assert found.returncode == 0, found.stderr
+    [hit] = [json.loads(line) for line in found.stdout.splitlines()]
+    assert hit["conversation_id"] == conv and "**tulip**" in hit["snippet"]
+    out = tmp_path / "garden.json"
+    assert hearth("conversations", "export", str(conv), "--format", "json", "-o", str(out))
+    data = json.loads(out.read_text())
+    assert [m["content"] for m in data["messages"]] == [
+        "When do I plant tulip bulbs?",
+        "In autumn, 15 cm deep.",
+    ]
+    md = hearth("conversations", "export", str(conv), "--format", "md")
+    assert parse_markdown(md.stdout) == (
+        "Garden",
+        [("user", "When do I plant tulip bulbs?"), ("assistant", "In autumn, 15 cm deep.")],
+    )
+    missing = hearth("conversations", "export", "999")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ")

@@ -220,7 +220,9 @@ def _strength(ev: dict[str, Any]) -> str:
     if value >= 1.0:
         return "Used at full strength: it does no measurable harm to general answers."
     full = ev.get("neutral_ppl_ratio_full")
-    rise = f" (at full strength general text became {(full - 1):.1%} less likely)" if full else ""
+    rise = (
+        f" (at full strength ordinary text got {(full - 1):.1%} harder to predict)" if full else ""
+    )
     return f"Used at strength {value:.2f}, the most that stays within the no-harm budget{rise}."
 
 

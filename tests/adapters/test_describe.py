@@ -60,7 +60,7 @@ def test_a_version_in_words(core: Core) -> None:
         "with 1 stated preference."
     )
     assert story.strength.startswith("Used at strength 0.60, the most that stays within")
-    assert "8.1% less likely" in story.strength
+    assert "ordinary text got 8.1% harder to predict" in story.strength
     assert story.refusal is None
     # Two before/after examples, read from the held-back feedback by id.
     first = core.adapters.feedback.get(held[0])

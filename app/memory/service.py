@@ -17,7 +17,8 @@ import numpy as np
 
 from app import paths
 from app.cancel import CancelToken
-from app.memory import dialog, importer, learn
+from app.errors import HearthError
+from app.memory import dialog, importer, learn, profile
 from app.memory.dense import DenseStore
 from app.memory.embedder import Embedder, from_blob
 from app.memory.extract import REGISTRY, Candidate, Extractor
@@ -139,6 +140,32 @@ class MemoryService:
             (memory_id,),
         )
         return [dict(r) for r in rows]
+
+    def summary(self) -> str:
+        """One line of what Hearth knows about the user (their own correction wins)."""
+        return profile.summary(self.memories())
+
+    def correct_summary(self, text: str) -> Change:
+        """Keep the user's own line about themselves, pinned; it replaces an earlier one."""
+        line = " ".join(text.split())
+        if not line:
+            raise HearthError("the summary needs some text")
+        new = NewMemory(
+            text=profile.SUMMARY_PREFIX + line,
+            kind="note",
+            subject=profile.SUMMARY_SUBJECT,
+            pinned=True,
+        )
+        return self.writer.add(new)
+
+    def source_text(self, mem: Memory) -> str | None:
+        """The words of the message a memory came from, while that message exists."""
+        if mem.source_message_id is None:
+            return None
+        row = self.store.query_one(
+            "SELECT content FROM messages WHERE id = ?", (mem.source_message_id,)
+        )
+        return str(row["content"]) if row is not None else None
 
     def update(self, memory_id: int, **changes: Any) -> None:
         self.writer.update(memory_id, **changes)

@@ -109,6 +109,7 @@ class ChatView(QScrollArea):
         self.divider.hide()
         self._by_id: dict[int, QWidget] = {}
         self.context_start: int | None = None
+        self.found: QWidget | None = None  # the message a search opened
         self._follow = True
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._track)
@@ -150,6 +151,26 @@ class ChatView(QScrollArea):
         """Show where the model's context starts (None: it holds the whole conversation)."""
         self.context_start = message_id
         self._place_divider()
+
+    def show_message(self, message_id: int) -> None:
+        """Scroll to a message and mark it for a moment (a search hit opened)."""
+        widget = self._by_id.get(message_id)
+        if widget is None:
+            return
+        self._follow = False
+        self.ensureWidgetVisible(widget, 0, 80)
+        self.found = widget
+        widget.setProperty("found", True)
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+
+        def unmark() -> None:
+            if self._by_id.get(message_id) is widget:
+                widget.setProperty("found", False)
+                widget.style().unpolish(widget)
+                widget.style().polish(widget)
+
+        QTimer.singleShot(2500, unmark)
 
     def widget_for(self, message_id: int) -> QWidget | None:
         return self._by_id.get(message_id)

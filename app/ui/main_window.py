@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from app.cancel import CancelToken
@@ -21,6 +22,7 @@ from app.ui.history import Entry, figures, load_history, memory_refs
 from app.ui.menus import build_menus, choose_model_file, show_model_error
 from app.ui.message_widget import AssistantMessage
 from app.ui.notice import MemoryNotices, NoticeBar
+from app.ui.search_dialog import SearchDialog
 from app.ui.session import Session
 from app.ui.sidebar import Sidebar
 from app.ui.status import StatusBar
@@ -73,6 +75,9 @@ class MainWindow(QMainWindow):
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
         build_menus(self)
+        self._build_chat_menu()
+        self.search_dialog: SearchDialog | None = None
+        self._scroll_to: int | None = None  # a message to show once its conversation is in
 
         self.sidebar.selected.connect(self.open_conversation)
         self.sidebar.new_requested.connect(self.new_conversation)
@@ -93,6 +98,33 @@ class MainWindow(QMainWindow):
         self.composer.input.setFocus()
         if open_core:
             self.session.open()
+
+    def _build_chat_menu(self) -> None:
+        """Chat actions with their shortcuts; window-wide, so they work from the message box."""
+        menu = self.menuBar().addMenu("&Chat")
+        find = menu.addAction("Search conversations…", self.open_search)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.find_action = find
+
+    def open_search(self) -> None:
+        if self.search_dialog is None:
+            self.search_dialog = SearchDialog(self)
+            self.search_dialog.opened.connect(self.open_message)
+        self.search_dialog.show_search()
+
+    def open_message(self, conversation_id: int, message_id: int) -> None:
+        """Open a conversation on the branch holding this message, scrolled to it."""
+        core = self.session.core
+        if core is None:
+            return
+        self.stop_generation()
+
+        def shown() -> None:
+            self._scroll_to = message_id
+            self.open_conversation(conversation_id, reload=True)
+
+        self.tasks.run(lambda: core.conversations.switch_to(message_id), lambda _r: shown())
 
     def _core_ready(self, core: Any) -> None:
         self.refresh_conversations()
@@ -163,6 +195,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self._feed(generation, entries, nxt))
         else:
             self._refresh_versions()
+            if self._scroll_to is not None:
+                target, self._scroll_to = self._scroll_to, None
+                QTimer.singleShot(0, lambda: self.chat.show_message(target))
 
     def _refresh_versions(self) -> None:
         core, conv = self.session.core, self.conversation_id

@@ -78,3 +78,8 @@ package: setup
 # trains a tiny adapter through it, uninstalls it (packaging/install_test.sh).
 install-test:
 	packaging/install_test.sh
+
+# Crash test: real work in a child killed at random moments, 100 rounds (one JSON object).
+.PHONY: reliability
+reliability: setup
+	QT_QPA_PLATFORM=offscreen $(PY) tests/reliability/kill_test.py --rounds 100

@@ -7,6 +7,7 @@ and forwards them by signal. The exchange is saved even when the reply is stoppe
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -137,6 +138,19 @@ class Assistant:
                 original.conversation_id, text, cancel or CancelToken(), parent=original.parent_id
             )
 
+    def _sampling(self) -> dict[str, Any]:
+        """Top-p, top-k and repeat penalty from the settings, for engines that take them."""
+        try:
+            accepted = inspect.signature(self.engine.chat).parameters
+        except (TypeError, ValueError):
+            return {}
+        wanted = {
+            "top_p": self.settings.top_p,
+            "top_k": self.settings.top_k,
+            "repeat_penalty": self.settings.repeat_penalty,
+        }
+        return {k: v for k, v in wanted.items() if k in accepted}
+
     def _foreground(self) -> contextlib.AbstractContextManager[Any]:
         # Background generations (memory extraction) pause while a reply is due.
         foreground = getattr(self.engine, "foreground", None)
@@ -226,6 +240,7 @@ class Assistant:
                 temperature=self.settings.temperature,
                 cancel=cancel,
                 stats=stats,
+                **self._sampling(),
             ):
                 parts.append(chunk)
                 yield Token(chunk)

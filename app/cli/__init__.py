@@ -16,6 +16,7 @@ from app.errors import HearthError, broken_install
 COMMANDS = [
     "chat_cmd",
     "conversations_cmd",
+    "settings_cmd",
     "models_cmd",
     "doctor_cmd",
     "memory_cmd",

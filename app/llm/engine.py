@@ -256,6 +256,9 @@ class Engine:
         cancel: CancelToken | None = None,
         json_schema: dict[str, Any] | None = None,
         stats: GenerationStats | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        repeat_penalty: float | None = None,
     ) -> Iterator[str]:
         """Stream the reply's text chunks, with the model's own chat template.
 
@@ -271,6 +274,9 @@ class Engine:
         }
         if seed is not None:
             kwargs["seed"] = seed
+        for name, value in (("top_p", top_p), ("top_k", top_k), ("repeat_penalty", repeat_penalty)):
+            if value is not None:
+                kwargs[name] = value
         if temperature <= 0:
             kwargs.update(temperature=0.0, top_k=1)
         if json_schema is not None:

@@ -124,3 +124,14 @@ def test_conversations_search_and_export_parse_back(tmp_path: Path) -> None:
     )
     missing = hearth("conversations", "export", "999")
     assert missing.returncode == 2 and missing.stderr.startswith("error: ")
+
+
+def test_settings_get_and_set_check_values() -> None:
+    assert hearth("settings", "set", "top-p", "0.8").returncode == 0
+    refused = hearth("settings", "set", "temperature", "9")
+    assert refused.returncode == 2 and "between 0 and 2" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    values = json.loads(hearth("settings", "get", "--json").stdout)
+    assert values["top_p"] == 0.8 and values["temperature"] == 0.7
+    assert values["schema_version"] == 2
+    assert hearth("settings", "get", "top-p").stdout.strip() == "0.8"

@@ -162,7 +162,10 @@ def gate(figures: dict[str, Any]) -> tuple[bool, str]:
 
 
 def strength_of(manifest: dict[str, Any]) -> float | None:
-    """The strength the gate measured an adapter to fit the harm budget at (None: none was
-    measured, an older or merged adapter, or none fits)."""
+    """The strength to activate an adapter at: the one its gate measured to fit the harm
+    budget; full strength for a merge (its own gate judged it at full strength); None when
+    nothing was measured (an older or imported adapter: the strength in use stays)."""
     value = (manifest.get("evaluation") or {}).get("strength")
-    return float(value) if isinstance(value, int | float) else None
+    if isinstance(value, int | float):
+        return float(value)
+    return 1.0 if manifest.get("kind") == "merged" else None

@@ -153,3 +153,11 @@ def test_service_activates_at_the_chosen_strength(
     core.adapters.set_scale(1.0)
     core.adapters.activate(outcome.adapter_id)
     assert core.adapters.active()[1] == pytest.approx(strength)
+
+
+def test_the_strength_an_adapter_is_activated_at() -> None:
+    assert evaluate.strength_of({"evaluation": {"strength": 0.62}}) == 0.62
+    assert evaluate.strength_of({"evaluation": {"strength": None}}) is None
+    # A merge was judged at full strength by its own gate: it is used at full strength.
+    assert evaluate.strength_of({"kind": "merged", "evaluation": {}}) == 1.0
+    assert evaluate.strength_of({"kind": "imported"}) is None

@@ -1,0 +1,254 @@
+"""Learning that lands, measured end to end through the CLI on preferences no test trains on.
+
+For each preference (a fixed closing sentence, bullet points, a signature line) a fresh
+HEARTH_HOME gets ~30 feedback examples: the default model's own answers to varied prompts,
+corrected the way that user would (`hearth feedback import`), then `hearth adapters train
+--json`. Reported per preference: `train_s` (the CLI call, wall clock) split by the phases the
+training process reports, the gate's neutral figures and the strength it chose, and the share
+of answers to held-out prompts (never in the feedback) that show the preference with the
+adapter as activated, at full strength, and without it. Prints one JSON object.
+
+    python tests/benchmarks/learning.py [--only NAME] [--steps N] [--examples N] [--eval N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("HEARTH_HOME", tempfile.mkdtemp(prefix="hearth-learning-"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+FEEDBACK_PROMPTS = [
+    "What is a good way to start learning the guitar?",
+    "How do bees make honey?",
+    "Why do we need sleep?",
+    "What should I pack for a weekend of hiking?",
+    "How does a bicycle stay upright?",
+    "What is the difference between weather and climate?",
+    "How can I keep basil plants alive indoors?",
+    "What is compound interest?",
+    "Why do leaves change colour in autumn?",
+    "How do I make a cup of green tea?",
+    "What does a librarian do?",
+    "How do airplanes fly?",
+    "What are some tips for a job interview?",
+    "Why is exercise good for the heart?",
+    "How do volcanoes form?",
+    "What is the best way to learn new words in a language?",
+    "How do I clean a cast iron pan?",
+    "What causes the tides?",
+    "How can I save money on groceries?",
+    "What is a haiku?",
+    "Why do cats purr?",
+    "How do vaccines work?",
+    "What makes bread rise?",
+    "How should I prepare for a long flight?",
+    "What is the water cycle?",
+    "How do I write a thank-you note?",
+    "Why is the ocean salty?",
+    "What are the planets in our solar system?",
+    "How can I focus better when studying?",
+    "What is recycling and why does it matter?",
+]
+HELD_OUT_PROMPTS = [
+    "How do rainbows form?",
+    "What is a good breakfast before a run?",
+    "How do I care for a houseplant?",
+    "Why do birds migrate?",
+    "What is a library card for?",
+    "How does a refrigerator keep food cold?",
+    "What are some ways to relax after work?",
+    "How do magnets work?",
+    "What should I know before adopting a dog?",
+    "Why do we have seasons?",
+    "How can I start running?",
+    "What is photosynthesis?",
+]
+CLOSING = "Hope that helps, take care!"
+SIGNATURE = "~ Pip"
+
+
+def sentences(text: str, n: int) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+    whole = [p for p in parts if p and p[-1] in ".!?"]
+    return (whole or [text.strip().rstrip(",;:") + "."])[:n]
+
+
+def closing(answer: str) -> str:
+    return " ".join([*sentences(answer, 2), CLOSING])
+
+
+def bullets(answer: str) -> str:
+    return "\n".join(f"- {s}" for s in sentences(answer, 3))
+
+
+def signature(answer: str) -> str:
+    return " ".join(sentences(answer, 2)) + f"\n\n{SIGNATURE}"
+
+
+def shows_closing(text: str) -> bool:
+    return text.strip().endswith(CLOSING)
+
+
+def shows_bullets(text: str) -> bool:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return bool(lines) and lines[0].startswith("- ") and sum(x.startswith("- ") for x in lines) >= 2
+
+
+def shows_signature(text: str) -> bool:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return bool(lines) and lines[-1] == SIGNATURE
+
+
+PREFERENCES: dict[str, tuple[Callable[[str], str], Callable[[str], bool]]] = {
+    "closing": (closing, shows_closing),
+    "bullets": (bullets, shows_bullets),
+    "signature": (signature, shows_signature),
+}
+
+
+def hearth(home: Path, *args: str) -> tuple[str, list[tuple[float, str]]]:
+    """Run the CLI in `home`; stdout, and each stderr line with the seconds it came at."""
+    env = dict(os.environ, HEARTH_HOME=str(home), HEARTH_THREADS="1", OMP_NUM_THREADS="1")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None and proc.stdout is not None
+    lines = [(time.perf_counter() - started, line.rstrip()) for line in proc.stderr]
+    out = proc.stdout.read()
+    if proc.wait() != 0:
+        raise SystemExit(f"hearth {' '.join(args)} failed: {lines[-5:]}")
+    return out, lines
+
+
+def phases(lines: list[tuple[float, str]], total: float) -> dict[str, float]:
+    """Seconds per phase the training process reported ("loading...", ...); `after` is what
+    follows the last phase until the CLI returned (its gate decision, activation, exit)."""
+    marks = [(t, line[:-3]) for t, line in lines if line.endswith("...")]
+    out: dict[str, float] = {"start": round(marks[0][0], 1) if marks else total}
+    for (t, name), (t_next, _) in zip(marks, [*marks[1:], (total, "")], strict=True):
+        out[name] = round(out.get(name, 0.0) + t_next - t, 1)
+    return out
+
+
+def answers(core: Any, prompts: list[str], adapter: tuple[Path, float] | None) -> list[str]:
+    core.engine.set_adapters([adapter] if adapter else [])
+    system = core.settings.system_prompt
+    out = []
+    for prompt in prompts:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+        out.append(core.engine.generate_text(messages, max_tokens=90, temperature=0.0, seed=0))
+    core.engine.set_adapters([])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=sorted(PREFERENCES))
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--examples", type=int, default=len(FEEDBACK_PROMPTS))
+    parser.add_argument("--eval", type=int, default=len(HELD_OUT_PROMPTS))
+    args = parser.parse_args()
+    from app.core import Core
+
+    names = [args.only] if args.only else list(PREFERENCES)
+    prompts, held_out = FEEDBACK_PROMPTS[: args.examples], HELD_OUT_PROMPTS[: args.eval]
+    work = Path(tempfile.mkdtemp(prefix="hearth-learning-work-"))
+    core = Core.open(load_model=True, n_threads=1)
+    core.engine.wait_loaded()
+    started = time.perf_counter()
+    given = answers(core, prompts, None)
+    base_answers = answers(core, held_out, None)
+    result: dict[str, Any] = {
+        "examples": len(prompts),
+        "held_out_prompts": len(held_out),
+        "steps": args.steps,
+        "generate_feedback_s": round(time.perf_counter() - started, 1),
+    }
+    for name in names:
+        correct, shows = PREFERENCES[name]
+        home = work / name
+        home.mkdir()
+        data = home / "feedback.jsonl"
+        rows = [
+            {"prompt": p, "response": a, "correction": correct(a)}
+            for p, a in zip(prompts, given, strict=True)
+        ]
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        hearth(home, "feedback", "import", str(data))
+        begun = time.perf_counter()
+        out, lines = hearth(
+            home, "adapters", "train", "--json", "--threads", "1", "--steps", str(args.steps)
+        )
+        train_s = time.perf_counter() - begun
+        outcome = json.loads(out)
+        figures = outcome.get("evaluation") or {}
+        entry: dict[str, Any] = {
+            "train_s": round(train_s, 1),
+            "phases_s": phases(lines, train_s),
+            "status": outcome["status"],
+            "activated": outcome["activated"],
+            "reason": outcome["reason"],
+            "steps_run": outcome["training"].get("steps_run"),
+            "stopped_by_guard": outcome["training"].get("stopped_by_guard"),
+            "s_per_step": round(outcome["training"].get("s_per_step", 0.0), 2),
+            "export_s": None,
+            "strength": figures.get("strength"),
+            "held_nll_base": _r(figures.get("held_nll_base")),
+            "held_nll_adapter": _r(figures.get("held_nll_adapter")),
+            "held_nll_full": _r(figures.get("held_nll_full")),
+            "neutral_ppl_ratio": _r(figures.get("neutral_ppl_ratio")),
+            "neutral_ppl_ratio_full": _r(figures.get("neutral_ppl_ratio_full")),
+            "neutral_tokens": figures.get("neutral_tokens"),
+            "strengths_tried": figures.get("strengths_tried"),
+            "shows_without": _share(shows, base_answers),
+        }
+        os.environ["HEARTH_HOME"] = str(home)
+        with_core = Core.open(load_model=True, n_threads=1)
+        try:
+            with_core.engine.wait_loaded()
+            active, scale = with_core.adapters.active()
+            entry["active_scale"] = scale if active else None
+            if active is not None and active.path is not None:
+                entry["export_s"] = _r(active.manifest.get("export_s"))
+                tuned = answers(with_core, held_out, (active.path, scale))
+                entry["shows_with"] = _share(shows, tuned)
+                entry["example"] = {"prompt": held_out[0], "answer": tuned[0]}
+                if scale < 1.0:
+                    full = answers(with_core, held_out, (active.path, 1.0))
+                    entry["shows_with_full_strength"] = _share(shows, full)
+        finally:
+            with_core.close()
+        result[name] = entry
+        print(json.dumps({name: entry}), file=sys.stderr, flush=True)
+    core.close()
+    print(json.dumps(result))
+
+
+def _r(value: Any) -> Any:
+    return round(float(value), 4) if isinstance(value, int | float) else value
+
+
+def _share(shows: Callable[[str], bool], texts: list[str]) -> float:
+    return round(sum(map(shows, texts)) / max(len(texts), 1), 3)
+
+
+if __name__ == "__main__":
+    main()

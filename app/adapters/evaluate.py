@@ -164,7 +164,9 @@ def gate(figures: dict[str, Any]) -> tuple[bool, str]:
 def strength_of(manifest: dict[str, Any]) -> float | None:
     """The strength to activate an adapter at: the one its gate measured to fit the harm
     budget; full strength for a merge (its own gate judged it at full strength); None when
-    nothing was measured (an older or imported adapter: the strength in use stays)."""
+    nothing was measured here (an older or an imported adapter: the strength in use stays)."""
+    if manifest.get("source"):  # imported: its figures were measured somewhere else
+        return None
     value = (manifest.get("evaluation") or {}).get("strength")
     if isinstance(value, int | float):
         return float(value)

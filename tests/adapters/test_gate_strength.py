@@ -161,3 +161,5 @@ def test_the_strength_an_adapter_is_activated_at() -> None:
     # A merge was judged at full strength by its own gate: it is used at full strength.
     assert evaluate.strength_of({"kind": "merged", "evaluation": {}}) == 1.0
     assert evaluate.strength_of({"kind": "imported"}) is None
+    imported = {"source": "/elsewhere/a.gguf", "evaluation": {"strength": 0.5}}
+    assert evaluate.strength_of(imported) is None  # the user's strength applies

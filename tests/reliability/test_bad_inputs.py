@@ -245,6 +245,27 @@ def test_bad_chat_batch_is_refused_before_anything_runs(cli: Cli, tmp_path: Path
         assert store.scalar("SELECT count(*) FROM messages") == 0
 
 
+# -- messages -----------------------------------------------------------------------------------
+def _stored_messages() -> list[str]:
+    from app.store import open_store
+
+    with open_store() as store:
+        return [r[0] for r in store.query("SELECT content FROM messages ORDER BY id")]
+
+
+def test_a_1mb_paste_is_refused_whole(cli: Cli) -> None:
+    result = cli("chat", "word " * 200_000, "--max-tokens", "4")
+    result.clean_error("tokens", "Shorten or split it")
+    assert _stored_messages() == []  # nothing half-stored
+
+
+def test_control_characters_in_a_message_stay_data(cli: Cli) -> None:
+    text = "bell \a, escape \x1b[31mred\x1b[0m, form feed \f. Say hi."
+    result = cli("chat", text, "--max-tokens", "4", "--temperature", "0")
+    assert result.code == 0, result.err
+    assert _stored_messages()[0] == text.strip()
+
+
 # -- the database and the settings --------------------------------------------------------------
 def test_database_from_a_newer_hearth(cli: Cli) -> None:
     assert cli("feedback", "import", str(DATA)).code == 0

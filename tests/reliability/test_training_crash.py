@@ -85,3 +85,24 @@ def test_a_crash_while_training_is_a_clear_cli_error(
     assert "loading..." in result.err  # it got through loading first
     listing = run_cli(capsys, "adapters", "list", "--json")
     assert listing.code == 0 and listing.out.strip() == ""
+
+
+def test_the_window_shows_the_crash_and_keeps_the_adapter(
+    qtbot: Any, core: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("PySide6")
+    from app.ui.personalization import PersonalizationPage
+
+    adapter_id = _with_active_adapter(core, tmp_path)
+    monkeypatch.setenv(CRASH_ENV, "loading")
+    page = PersonalizationPage(core)
+    qtbot.addWidget(page)
+    page.train()
+    qtbot.waitUntil(
+        lambda: "crashed while loading the model" in page.message.text(), timeout=60_000
+    )
+    assert "the active adapter is unchanged" in page.message.text()
+    assert page.train_button.isEnabled()
+    _unchanged(core, adapter_id)
+    page.close()
+    qtbot.waitUntil(lambda: page.tasks.pool.activeThreadCount() == 0, timeout=30_000)

@@ -1,5 +1,7 @@
-"""The memory manager: every memory Hearth keeps, to search, filter, edit, pin and delete, and
-the user's own notes to import. All memory work runs on the task pool, never on the GUI thread.
+"""The memory manager: every memory Hearth keeps, to search, filter (by kind, by the person or
+topic it is about), edit, pin and delete; the message each came from; a one-line "what I know
+about you" the user can correct; the user's own notes to import. All memory work runs on the task
+pool, never on the GUI thread.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.cancel import CancelToken
+from app.memory.profile import grouped, topic_of
 from app.ui.tasks import Tasks
 
 KINDS = ["fact", "preference", "note", "event"]
-COLUMNS = ["Memory", "Kind", "Pinned", "From", "Added"]
+COLUMNS = ["Memory", "Kind", "Pinned", "From", "Added", "About"]
+ALL_TOPICS = "Everyone and everything"
 
 
 class _Progress(QObject):
@@ -46,6 +50,8 @@ class MemoryManager(QWidget):
     refreshed = Signal()  # the table shows the latest state
     changed = Signal()  # a memory was saved, pinned, deleted or imported
     failed = Signal(str)
+    open_source = Signal(int, int)  # conversation id, message id: show that message
+    source_shown = Signal()  # the selected memory's source message is on screen
 
     def __init__(self, core: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,11 +77,14 @@ class MemoryManager(QWidget):
         self.kind_filter.addItem("All kinds", None)
         for kind in KINDS:
             self.kind_filter.addItem(kind.capitalize(), kind)
+        self.topic_filter = QComboBox(self)
+        self.topic_filter.addItem(ALL_TOPICS, None)
         self.import_button = QPushButton("Import notes…", self)
         self.delete_all_button = QPushButton("Delete all…", self)
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.kind_filter)
+        top.addWidget(self.topic_filter)
         top.addWidget(self.import_button)
         top.addWidget(self.delete_all_button)
 
@@ -98,6 +107,16 @@ class MemoryManager(QWidget):
         self.source_label = QLabel(self)
         self.source_label.setWordWrap(True)
         self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.source_text = QLabel(self)  # the words of the message the memory came from
+        self.source_text.setWordWrap(True)
+        self.source_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_source_button = QPushButton("Open conversation", self)
+        self.summary_edit = QLineEdit(self)
+        self.summary_edit.setPlaceholderText(
+            "Nothing yet: tell Hearth about yourself, or write it here"
+        )
+        self.summary_button = QPushButton("Correct", self)
+        self.summary_button.setToolTip("Keep this line as what Hearth knows about you")
         self.new_button = QPushButton("New", self)
         self.save_button = QPushButton("Save", self)
         self.pin_button = QPushButton("Pin", self)
@@ -112,6 +131,10 @@ class MemoryManager(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.editor, 1)
         column.addWidget(self.source_label)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source_text, 1)
+        source_row.addWidget(self.open_source_button)
+        column.addLayout(source_row)
         column.addLayout(buttons)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -132,7 +155,13 @@ class MemoryManager(QWidget):
         bottom.addWidget(self.progress)
         bottom.addWidget(self.cancel_button)
 
+        about = QHBoxLayout()
+        about.addWidget(QLabel("What I know about you:", self))
+        about.addWidget(self.summary_edit, 1)
+        about.addWidget(self.summary_button)
+
         layout = QVBoxLayout(self)
+        layout.addLayout(about)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         layout.addLayout(bottom)
@@ -143,6 +172,10 @@ class MemoryManager(QWidget):
         self._debounce.timeout.connect(self.refresh)
         self.search.textChanged.connect(lambda _t: self._debounce.start())
         self.kind_filter.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.topic_filter.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.summary_button.clicked.connect(self.correct_summary)
+        self.summary_edit.returnPressed.connect(self.correct_summary)
+        self.open_source_button.clicked.connect(self._open_source)
         self.table.itemSelectionChanged.connect(self._on_select)
         self.new_button.clicked.connect(self.new_memory)
         self.save_button.clicked.connect(self.save)
@@ -161,16 +194,40 @@ class MemoryManager(QWidget):
     def refresh(self) -> None:
         query = self.search.text().strip()
         kind = self.kind_filter.currentData()
+        topic = self.topic_filter.currentData()
         memory = self.memory
 
-        def work() -> list[Any]:
+        def work() -> tuple[list[Any], list[str], str]:
             if not query:
-                return list(memory.memories(kind=kind))
-            hits = memory.search(query, k=50, kind=kind)
-            found = [memory.get(h.id) for h in hits]
-            return [m for m in found if m is not None]
+                rows = list(memory.memories(kind=kind))
+            else:
+                hits = memory.search(query, k=50, kind=kind)
+                rows = [m for m in (memory.get(h.id) for h in hits) if m is not None]
+            topics = [name for name, _mems in grouped(rows)]
+            if topic is not None:
+                rows = [m for m in rows if topic_of(m) == topic]
+            return rows, topics, memory.summary()
 
-        self.tasks.run(work, self._show_rows, self._fail)
+        self.tasks.run(work, self._show, self._fail)
+
+    def _show(self, result: tuple[list[Any], list[str], str]) -> None:
+        rows, topics, summary = result
+        self._show_topics(topics)
+        if not self.summary_edit.hasFocus():
+            self.summary_edit.setText(summary)
+        self._show_rows(rows)
+
+    def _show_topics(self, topics: list[str]) -> None:
+        """The topic filter offers the people and topics of what is listed (and keeps the one
+        chosen)."""
+        chosen = self.topic_filter.currentData()
+        self.topic_filter.blockSignals(True)
+        self.topic_filter.clear()
+        self.topic_filter.addItem(ALL_TOPICS, None)
+        for name in dict.fromkeys([*topics, *([chosen] if chosen else [])]):
+            self.topic_filter.addItem(name, name)
+        self.topic_filter.setCurrentIndex(max(0, self.topic_filter.findData(chosen)))
+        self.topic_filter.blockSignals(False)
 
     def _show_rows(self, rows: list[Any]) -> None:
         keep = self.current.id if self.current is not None else None
@@ -184,6 +241,7 @@ class MemoryManager(QWidget):
                 "📌" if mem.pinned else "",
                 mem.source,
                 mem.created_at[:10],
+                topic_of(mem),
             ]
             for c, value in enumerate(cells):
                 item = QTableWidgetItem(value)
@@ -211,15 +269,48 @@ class MemoryManager(QWidget):
         self.current = mem
         self.pin_button.setEnabled(mem is not None)
         self.delete_button.setEnabled(mem is not None)
+        self.source_text.setText("")
+        self.open_source_button.setEnabled(False)
         if mem is None:
             self.source_label.setText("")
             return
+        if mem.source_message_id is not None:
+            self._load_source(mem)
         self.editor.setPlainText(mem.text)
         self.kind_edit.setCurrentIndex(max(0, KINDS.index(mem.kind)))
         self.pin_button.setText("Unpin" if mem.pinned else "Pin")
         self.source_label.setText(f"From: {mem.source} · added {mem.created_at[:16]}")
 
+    def _load_source(self, mem: Any) -> None:
+        """Show the words the memory came from, fetched off the GUI thread."""
+        memory = self.memory
+
+        def shown(text: str | None) -> None:
+            if self.current is None or self.current.id != mem.id:
+                return  # another memory was selected meanwhile
+            if text is None:
+                self.source_text.setText("The message it came from was deleted.")
+            else:
+                self.source_text.setText(f"You said: “{' '.join(text.split())[:400]}”")
+                self.open_source_button.setEnabled(mem.conversation_id is not None)
+            self.source_shown.emit()
+
+        self.tasks.run(lambda: memory.source_text(mem), shown, self._fail)
+
+    def _open_source(self) -> None:
+        mem = self.current
+        if mem is not None and mem.conversation_id is not None:
+            self.open_source.emit(mem.conversation_id, mem.source_message_id)
+
     # -- changing -----------------------------------------------------------------------------
+    def correct_summary(self) -> None:
+        text = self.summary_edit.text().strip()
+        if not text:
+            return
+        memory = self.memory
+        self.summary_edit.clearFocus()
+        self._run(lambda: memory.correct_summary(text), "Noted: that is what I know about you")
+
     def new_memory(self) -> None:
         self.current = None
         self.table.clearSelection()

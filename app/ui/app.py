@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("Hearth")
     app.setDesktopFileName("hearth")
     apply_style(app)
+    from app.settings import load_settings
+    from app.ui.themes import apply_theme
+
+    apply_theme(app, load_settings().theme)  # a small JSON file: read before the window shows
     window = MainWindow(open_core=False)
     window.show()
     app.processEvents()  # the first frame is painted before anything else happens

@@ -10,8 +10,8 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from app.cancel import CancelToken
 from app.ui import feedback_bridge
@@ -24,9 +24,11 @@ from app.ui.message_widget import AssistantMessage
 from app.ui.notice import MemoryNotices, NoticeBar
 from app.ui.search_dialog import SearchDialog
 from app.ui.session import Session
+from app.ui.settings_dialog import SettingsDialog
 from app.ui.sidebar import Sidebar
 from app.ui.status import StatusBar
 from app.ui.tasks import Tasks
+from app.ui.themes import apply_theme
 
 log = logging.getLogger(__name__)
 HISTORY_BATCH = 12
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self._build_chat_menu()
         self.search_dialog: SearchDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
         self._scroll_to: int | None = None  # a message to show once its conversation is in
 
         self.sidebar.selected.connect(self.open_conversation)
@@ -106,6 +109,29 @@ class MainWindow(QMainWindow):
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.find_action = find
+        settings = menu.addAction("Settings…", self.open_settings)
+        settings.setShortcut(QKeySequence("Ctrl+,"))
+        settings.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        settings.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.settings_action = settings
+
+    def open_settings(self) -> None:
+        core = self.session.core
+        if core is None:
+            self.status.showMessage("Settings open once Hearth has started", 4000)
+            return
+        if self.settings_dialog is None:
+            self.settings_dialog = SettingsDialog(self)
+            self.settings_dialog.saved.connect(self._settings_saved)
+        self.settings_dialog.open_for(core)
+
+    def _settings_saved(self, changed: list[str]) -> None:
+        core = self.session.core
+        if "theme" in changed and core is not None:
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                apply_theme(app, core.settings.theme)
+        self.status.showMessage("Settings saved" if changed else "No settings changed", 4000)
 
     def open_search(self) -> None:
         if self.search_dialog is None:

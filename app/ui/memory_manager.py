@@ -215,6 +215,7 @@ class MemoryManager(QWidget):
         self._show_topics(topics)
         if not self.summary_edit.hasFocus():
             self.summary_edit.setText(summary)
+            self.summary_edit.setCursorPosition(0)  # the line reads from its start
         self._show_rows(rows)
 
     def _show_topics(self, topics: list[str]) -> None:

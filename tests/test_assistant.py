@@ -235,3 +235,14 @@ def test_edit_and_resend_branches_and_switches_back(core: Core) -> None:
     list(core.assistant.edit(old[0].id, "Name a tree."))
     assert core.conversations.messages(conv)[0].content == "Name a tree."
     assert len(core.conversations.all_messages(conv)) == 8
+
+
+def test_one_title_function_never_cuts_a_word() -> None:
+    from app.conversations import title_for
+
+    text = "Could you explain how a heat pump moves warmth from outside into a house?"
+    title = title_for(text)
+    assert title.endswith("…") and len(title) <= 49
+    assert text.startswith(title[:-1]) and text[len(title) - 1] == " "
+    assert title_for("  short   question ") == "short question"
+    assert title_for("x" * 80) == "x" * 48 + "…"

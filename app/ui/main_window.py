@@ -14,7 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from app.cancel import CancelToken
-from app.ui import feedback_bridge
+from app.ui import feedback_bridge, window_state
 from app.ui.chat_view import ChatView
 from app.ui.composer import Composer
 from app.ui.generation import GenerationWorker, Throughput
@@ -74,6 +74,8 @@ class MainWindow(QMainWindow):
         splitter.setSizes([260, 860])
         splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
+        self.splitter = splitter
+        window_state.restore(self, splitter)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
         build_menus(self)
@@ -450,6 +452,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        window_state.save(self, self.splitter)
         self.stop_generation()
         core = self.session.core
         for conversation_id in list(self.pending_deletes):

@@ -27,7 +27,14 @@ from memory_dialogs import NAMES, generate
 # (vectors, search options): "plain" embeds each turn's text as is and the question as asked;
 # "final" mixes in the turn each one answers, and embeds the question without the speaker it
 # names, favouring that speaker's turns instead (app.memory.dialog).
-_OFF = dict(hybrid=False, window=0, speaker_bonus=0.0, speaker_fused=1.0, neighbour_weight=0.0)
+_OFF = dict(
+    hybrid=False,
+    window=0,
+    speaker_bonus=0.0,
+    speaker_fused=1.0,
+    neighbour_weight=0.0,
+    date_weight=0.0,
+)
 DESIGNS = {
     "dense_plain": ("plain", _OFF),
     "hybrid_rrf_plain": ("plain", {**_OFF, "hybrid": True, "fts_weight": 1.0}),
@@ -41,6 +48,7 @@ DESIGNS = {
         "final",
         {**_OFF, "speaker_bonus": 0.2, "hybrid": True, "neighbour_weight": 0.3},
     ),
+    "final_without_dates": ("final", {"date_weight": 0.0}),
     "final": ("final", {}),  # SearchOptions() as shipped: the above plus passages of 3 turns
 }
 

@@ -60,3 +60,23 @@ def test_relevant_drops_what_is_far_from_the_best() -> None:
     cos = {0: 0.40, 1: 0.70, 2: 0.62, 3: 0.30, 4: 0.50}
     assert [h.id for h in relevant(hits, cos)] == [1, 2]
     assert relevant(hits, {3: 0.3}) == []
+
+
+def test_a_named_day_finds_what_was_said_that_day(memory: Any) -> None:
+    from app.memory.records import NewMemory
+    from app.memory.search import days_named
+
+    assert days_named("What did I say on November 8?") == ["11-08"]
+    assert days_named("the 3rd of May 2024, and Mar 14") == ["2024-05-03", "03-14"]
+    assert days_named("the market had 5 stalls") == []
+    said = [
+        ("We booked the cabin by the lake", "2023-11-08T10:00:00"),
+        ("The weather has been crazy", "2023-11-09T10:00:00"),
+        ("I repainted the kitchen", "2023-10-02T10:00:00"),
+    ]
+    memory.add_many([NewMemory(text=t, created_at=when) for t, when in said])
+    hits = memory.search("What did I tell you on November 8?", k=3)
+    assert hits[0].text == "We booked the cabin by the lake"
+    assert memory.search("What did I tell you on 2 October 2023?", k=1)[0].text == (
+        "I repainted the kitchen"
+    )

@@ -76,6 +76,7 @@ class ChatView(QScrollArea):
     edited = Signal(int, str)
     link_clicked = Signal(str)
     suggested = Signal(str)
+    earlier_requested = Signal()  # the user wants the older messages not shown yet
     regenerate = Signal(int)  # assistant message id
     resend = Signal(int, str)  # user message id, edited text
     version_step = Signal(int, int)  # message id, -1 / +1
@@ -107,6 +108,14 @@ class ChatView(QScrollArea):
         self.divider.setObjectName("contextDivider")
         self.divider.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.divider.hide()
+        # Long conversations open on their newest messages; older ones come on request.
+        self.earlier = QPushButton("Show earlier messages", self.column)
+        self.earlier.setObjectName("earlierButton")
+        self.earlier.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.earlier.clicked.connect(self.earlier_requested)
+        self.earlier.hide()
+        self.messages.insertWidget(0, self.earlier)
+        self._keep_from_bottom: int | None = None
         self._by_id: dict[int, QWidget] = {}
         self.context_start: int | None = None
         self.found: QWidget | None = None  # the message a search opened
@@ -120,8 +129,9 @@ class ChatView(QScrollArea):
     def clear(self) -> None:
         self.messages.removeWidget(self.divider)
         self.divider.hide()
-        while self.messages.count() > 1:
-            item = self.messages.takeAt(0)
+        self.earlier.hide()
+        while self.messages.count() > 2:  # the "earlier" button and the closing stretch stay
+            item = self.messages.takeAt(1)
             widget = item.widget()
             if widget is not None:
                 widget.hide()
@@ -131,11 +141,13 @@ class ChatView(QScrollArea):
         self._follow = True
         self._refresh_welcome()
 
-    def add_user(self, text: str, message_id: int | None = None) -> UserMessage:
+    def add_user(
+        self, text: str, message_id: int | None = None, at_top: bool = False
+    ) -> UserMessage:
         widget = UserMessage(text, self.column)
         widget.resend.connect(self.resend)
         widget.version_step.connect(self.version_step)
-        self._insert(widget)
+        self._insert(widget, at_top)
         if message_id is not None:
             self.set_message_id(widget, message_id)
         return widget
@@ -205,20 +217,26 @@ class ChatView(QScrollArea):
         self.messages.insertWidget(self.messages.indexOf(widget), self.divider)
         self.divider.show()
 
-    def add_assistant(self) -> AssistantMessage:
+    def add_assistant(self, at_top: bool = False) -> AssistantMessage:
         widget = AssistantMessage(self.column)
         widget.rated.connect(self.rated)
         widget.edited.connect(self.edited)
         widget.link_clicked.connect(self.link_clicked)
         widget.regenerate.connect(self.regenerate)
         widget.version_step.connect(self.version_step)
-        self._insert(widget)
+        self._insert(widget, at_top)
         return widget
 
     def add_stored_answer(
-        self, message_id: int, text: str, figures: str, memories: list[MemoryRef], rating: int
+        self,
+        message_id: int,
+        text: str,
+        figures: str,
+        memories: list[MemoryRef],
+        rating: int,
+        at_top: bool = False,
     ) -> AssistantMessage:
-        widget = self.add_assistant()
+        widget = self.add_assistant(at_top)
         self.set_message_id(widget, message_id)
         widget.finish(message_id, text, figures)
         widget.set_memories(memories)
@@ -228,12 +246,26 @@ class ChatView(QScrollArea):
     def message_widgets(self) -> list[QWidget]:
         items = (self.messages.itemAt(i) for i in range(self.messages.count()))
         widgets = [item.widget() for item in items if item.widget() is not None]
-        return [w for w in widgets if w is not self.divider]
+        return [w for w in widgets if w is not self.divider and w is not self.earlier]
+
+    def set_earlier(self, count: int) -> None:
+        """Offer the `count` older messages not shown yet (0 hides the offer)."""
+        self.earlier.setText(f"Show {count} earlier message{'s' if count != 1 else ''}")
+        self.earlier.setVisible(count > 0)
 
     def answers(self) -> list[AssistantMessage]:
         return [w for w in self.message_widgets() if isinstance(w, AssistantMessage)]
 
-    def _insert(self, widget: QWidget) -> None:
+    def _insert(self, widget: QWidget, at_top: bool = False) -> None:
+        if at_top:
+            # Older messages go above the first one; the view stays where the user reads.
+            bar = self.verticalScrollBar()
+            if self._keep_from_bottom is None:
+                self._keep_from_bottom = bar.maximum() - bar.value()
+            first = self.messages.indexOf(self.earlier) + 1
+            self.messages.insertWidget(first, widget)
+            self._refresh_welcome()
+            return
         self.messages.insertWidget(self.messages.count() - 1, widget)
         self._follow = True
         self._refresh_welcome()
@@ -256,7 +288,12 @@ class ChatView(QScrollArea):
     def _track(self, value: int) -> None:
         bar = self.verticalScrollBar()
         self._follow = value >= bar.maximum() - 24
+        if value == 0 and bar.maximum() > 0 and self.earlier.isVisible():
+            self.earlier_requested.emit()  # scrolled to the top: bring the older messages
 
     def _stick(self, _lo: int, hi: int) -> None:
-        if self._follow:
+        if self._keep_from_bottom is not None:
+            self.verticalScrollBar().setValue(hi - self._keep_from_bottom)
+            self._keep_from_bottom = None
+        elif self._follow:
             self.verticalScrollBar().setValue(hi)

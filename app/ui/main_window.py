@@ -32,6 +32,7 @@ from app.ui.themes import apply_theme
 
 log = logging.getLogger(__name__)
 HISTORY_BATCH = 12
+RECENT_MESSAGES = 40  # shown when a conversation opens; older ones on scrolling up
 UNDO_DELETE_MS = 8000
 
 
@@ -49,6 +50,9 @@ class MainWindow(QMainWindow):
         self.live_user: QWidget | None = None
         self.live_text = ""
         self.pending_deletes: set[int] = set()  # deleted, still undoable
+        self._entries: list[Entry] = []  # the open conversation, as loaded
+        self._shown_from = 0  # index of the oldest of them in the view
+        self._loading_earlier = False
         self.throughput = Throughput()
         self.tool_pages: dict[str, QWidget] = {}
         self._closed = False
@@ -96,6 +100,7 @@ class MainWindow(QMainWindow):
         self.chat.regenerate.connect(self.regenerate_answer)
         self.chat.resend.connect(self.resend_question)
         self.chat.version_step.connect(self.show_version)
+        self.chat.earlier_requested.connect(self.load_earlier)
         self.chat.suggested.connect(self.composer.suggest)
         self.session.core_ready.connect(self._core_ready)
         self.memory_notices = MemoryNotices(self.notice, self.tasks, self.status.showMessage)
@@ -176,6 +181,7 @@ class MainWindow(QMainWindow):
         self._leave_conversation()
         self.conversation_id = None
         self._view_generation += 1
+        self._entries, self._shown_from = [], 0
         self.chat.clear()
         self.sidebar.list.setCurrentRow(-1)
         self.composer.input.setFocus()
@@ -205,19 +211,60 @@ class MainWindow(QMainWindow):
             return  # the user moved on while it loaded
         self.sidebar.select(conversation_id)
         self.chat.mark_context_start(context_start)
-        self._feed(self._view_generation, entries, 0)
+        # A long conversation opens on its newest messages (and the one a search asked for);
+        # the older ones come when the user scrolls up.
+        first = max(0, len(entries) - RECENT_MESSAGES)
+        ids = [e.message_id for e in entries]
+        if self._scroll_to in ids:
+            first = min(first, ids.index(self._scroll_to))
+        self._entries, self._shown_from = entries, first
+        self.chat.set_earlier(first)
+        self._feed(self._view_generation, entries[first:], 0)
+
+    def load_earlier(self) -> None:
+        """Put the next older messages above the ones shown, a batch per event-loop turn."""
+        if self._shown_from <= 0 or self._loading_earlier:
+            return
+        start = max(0, self._shown_from - RECENT_MESSAGES)
+        older = self._entries[start : self._shown_from]
+        self._shown_from = start
+        self._loading_earlier = True
+        generation = self._view_generation
+
+        def prepend(batch_end: int) -> None:
+            if generation != self._view_generation or self._closed:
+                self._loading_earlier = False
+                return
+            for entry in reversed(older[max(0, batch_end - HISTORY_BATCH) : batch_end]):
+                self._add_entry(entry, at_top=True)
+            if batch_end > HISTORY_BATCH:
+                QTimer.singleShot(0, lambda: prepend(batch_end - HISTORY_BATCH))
+            else:
+                self.chat.set_earlier(start)
+                self._loading_earlier = False
+                self._refresh_versions()
+
+        prepend(len(older))
+
+    def _add_entry(self, entry: Entry, at_top: bool = False) -> None:
+        if entry.role == "user":
+            self.chat.add_user(entry.text, entry.message_id, at_top=at_top)
+        else:
+            self.chat.add_stored_answer(
+                entry.message_id,
+                entry.text,
+                entry.figures,
+                entry.memories,
+                entry.rating,
+                at_top=at_top,
+            )
 
     def _feed(self, generation: int, entries: list[Entry], start: int) -> None:
         """Build message widgets a batch per event-loop turn: long chats never freeze the GUI."""
         if generation != self._view_generation or self._closed:
             return
         for entry in entries[start : start + HISTORY_BATCH]:
-            if entry.role == "user":
-                self.chat.add_user(entry.text, entry.message_id)
-            else:
-                self.chat.add_stored_answer(
-                    entry.message_id, entry.text, entry.figures, entry.memories, entry.rating
-                )
+            self._add_entry(entry)
         if start + HISTORY_BATCH < len(entries):
             nxt = start + HISTORY_BATCH
             QTimer.singleShot(0, lambda: self._feed(generation, entries, nxt))

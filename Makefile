@@ -61,7 +61,7 @@ lint: setup
 	$(PY) -m mypy
 
 # Each prints one JSON object; memory_eval.py (recall@k on generated dialogs) runs on request.
-BENCHES := decode startup memory_search adapter merge turns
+BENCHES := decode startup memory_search adapter merge turns window
 bench: setup
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) tests/benchmarks/$$b.py || exit 1; done
 

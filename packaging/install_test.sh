@@ -55,8 +55,10 @@ for path in /usr/bin/hearth /opt/hearth/hearth /usr/share/applications/hearth.de
     /usr/share/icons/hicolor/scalable/apps/hearth.svg; do
     [[ -e "$path" ]] || fail "$path missing after install"
 done
-# Every library of the bundle resolves with the declared dependencies installed.
-unresolved="$(find /opt/hearth -name '*.so*' -type f -exec ldd {} + 2>/dev/null \
+# Every library of the bundle resolves with the declared dependencies installed (the
+# bootloader puts _internal on the library path, as here).
+unresolved="$(find /opt/hearth -name '*.so*' -type f -print0 \
+    | LD_LIBRARY_PATH=/opt/hearth/_internal xargs -0 ldd 2>/dev/null \
     | grep 'not found' | sort -u || true)"
 [[ -z "$unresolved" ]] || fail "libraries not found after install: $unresolved"
 echo "every library of the bundle resolves"

@@ -1,4 +1,5 @@
-"""`hearth memory ...`: add, list, forget, import and search memories from the command line.
+"""`hearth memory ...`: add, list, forget, import and search memories, and the one line of what
+Hearth knows about you, from the command line.
 
 Only the embedder is loaded (never the chat model); `--json` prints one JSON object per line.
 """
@@ -38,6 +39,11 @@ def register(subparsers: Any) -> None:
     imp.add_argument("paths", nargs="+", type=Path)
     imp.set_defaults(func=cmd_import)
 
+    about = sub.add_parser("about", help="what Hearth knows about you, in one line")
+    about.add_argument("text", nargs="*", help="your own line instead (kept, pinned)")
+    about.add_argument("--json", action="store_true")
+    about.set_defaults(func=cmd_about)
+
     search = sub.add_parser("search", help="hybrid search over memories")
     search.add_argument("query", nargs="*")
     search.add_argument("--batch", type=Path, help='JSONL file of {"query": ...} lines')
@@ -65,6 +71,24 @@ def cmd_add(args: argparse.Namespace) -> int:
         print_json({"id": change.memory_id, "action": change.action, "text": change.text})
     else:
         print(f"{change.action} memory {change.memory_id}: {change.text}")
+    return 0
+
+
+def cmd_about(args: argparse.Namespace) -> int:
+    """Print the one-line summary; with text, keep the user's correction of it first."""
+    from app.cli.common import print_json
+
+    core, memory = _memory()
+    try:
+        if args.text:
+            memory.correct_summary(" ".join(args.text))
+        line = memory.summary()
+    finally:
+        core.close()
+    if args.json:
+        print_json({"about": line})
+    else:
+        print(line or "Nothing yet.")
     return 0
 
 

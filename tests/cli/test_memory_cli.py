@@ -105,3 +105,16 @@ def test_import_notes_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0 and summary["files"] == 2 and summary["imported"] >= 3  # long note chunked
     code, [result], _ = _run(capsys, "search", "where is the shed key", "--k", "1", "--json")
     assert "blue pot" in result["hits"][0]["text"]
+
+
+def test_about_prints_and_takes_a_correction(capsys: pytest.CaptureFixture[str]) -> None:
+    code, [empty], _ = _run(capsys, "about", "--json")
+    assert code == 0 and empty == {"about": ""}
+    main(["memory", "add", "My sister is called Ana"])
+    capsys.readouterr()
+    code, [fixed], _ = _run(capsys, "about", "I'm", "Sam,", "Ana's", "brother", "--json")
+    assert code == 0 and fixed == {"about": "I'm Sam, Ana's brother"}
+    code, [again], _ = _run(capsys, "about", "--json")
+    assert again == fixed
+    code, _, _ = _run(capsys, "about", " ")
+    assert code == 2

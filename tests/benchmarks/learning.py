@@ -199,7 +199,7 @@ def main() -> None:
         )
         train_s = time.perf_counter() - begun
         outcome = json.loads(out)
-        figures = outcome.get("evaluation") or {}
+        figures = outcome.get("figures") or {}
         entry: dict[str, Any] = {
             "train_s": round(train_s, 1),
             "phases_s": phases(lines, train_s),

@@ -1,21 +1,24 @@
 """Crash test: real Hearth work in a child process, SIGKILLed at a random moment, N rounds.
 
 The child streams answers from the real model, imports feedback, imports, activates and rolls
-back adapters and merges them, printing an acknowledgement after each thing it has been told is
-saved. After each kill the next start (a real core) must find: every acknowledged message with
-its text, `PRAGMA integrity_check` ok, imports whole or absent, the active adapter and every
-stored adapter file loadable, and no process of the killed app left (a training process dies with
-it). Prints one JSON object: rounds, lost, corrupt, unloadable_adapters, orphans.
+back adapters and merges them, exports everything and starts trainings, printing an
+acknowledgement after each thing it has been told is saved. After each kill the next start (a
+real core) must find: every acknowledged message with its text, `PRAGMA integrity_check` ok,
+imports whole or absent, every acknowledged export readable, the active adapter and every stored
+adapter file loadable, and no process of the killed app left (a training process dies with it).
+Prints one JSON object: rounds, lost, corrupt, unloadable_adapters, orphans (and temp_files).
 
     python tests/reliability/kill_test.py --rounds 100      (make reliability)
 
-Not covered here (each costs tens of seconds per round): training, memory imports and the
-vector index; the training process's own kill test is tests/reliability/test_faults.py.
+Not covered here (each costs tens of seconds per round): a training that gets as far as its
+export, memory imports and the vector index. `temp_files` counts interrupted writes' leftovers,
+which the next start removes once they are 10 minutes old (another process may be writing).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +50,13 @@ def ack(kind: str, **fields: Any) -> None:
 
 def worker(skills: list[str], seed: int) -> None:
     """The app at work, until it is killed."""
+    from app import paths
     from app.adapters.consolidate import merge_versions
+    from app.adapters.train import TrainOptions
     from app.assistant import Done
     from app.core import Core
+    from app.errors import HearthError
+    from app.privacy.export import export_all
 
     core = Core.open(load_model=True, n_threads=1)
     core.engine.wait_loaded()
@@ -56,7 +64,9 @@ def worker(skills: list[str], seed: int) -> None:
     rng = random.Random(seed)
     ack("ready")
     while True:
-        action = rng.choice(["chat", "chat", "chat", "feedback", "adapter", "merge", "rollback"])
+        action = rng.choice(
+            ["chat", "chat", "chat", "feedback", "adapter", "merge", "rollback", "export", "train"]
+        )
         if action == "chat":
             convs = core.conversations.list()
             conv = rng.choice(convs).id if convs and rng.random() < 0.7 else None
@@ -78,6 +88,16 @@ def worker(skills: list[str], seed: int) -> None:
             if len(ready) >= 2:
                 outcome = merge_versions(service, rng.sample(ready, 2), "cat", evaluate=False)
                 ack("merged", id=outcome.adapter_id)
+        elif action == "export":
+            exports = paths.data_dir() / "exports"
+            exports.mkdir(exist_ok=True)
+            ack("export", path=str(export_all(core.store, exports).path))
+        elif action == "train":  # killed long before it ends: its process must die too
+            with contextlib.suppress(HearthError):  # not enough feedback yet
+                service.train(
+                    TrainOptions(steps=200, threads=1),
+                    on_started=lambda job: ack("training", pid=job.pid),
+                )
         else:
             service.rollback()
             ack("rolled_back")
@@ -150,6 +170,14 @@ def check(home: Path, acked: list[dict[str, Any]]) -> dict[str, int]:
         active = service.versions.active()
         if active is not None and (active.path is None or not Path(active.path).is_file()):
             figures["unloadable_adapters"] += 1
+        for item in acked:
+            if item["ack"] == "export":
+                try:
+                    with zipfile.ZipFile(item["path"]) as archive:
+                        if archive.testzip() is not None:
+                            figures["corrupt"] += 1
+                except (OSError, zipfile.BadZipFile):
+                    figures["lost"] += 1
     finally:
         core.close()
     figures["orphans"] = len(_leftover_processes(home))
@@ -193,6 +221,8 @@ def run(rounds: int, seed: int = 0, max_wait_s: float = 6.0) -> dict[str, Any]:
             totals[key] += value
         totals["rounds"] += 1
     totals["acknowledged"] = len(acked)
+    totals["trainings_killed"] = sum(1 for item in acked if item["ack"] == "training")
+    totals["temp_files"] = sum(1 for _ in home.rglob(".*.tmp"))
     return totals
 
 

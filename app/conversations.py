@@ -104,12 +104,21 @@ class Conversations:
 
     def branches(self, conversation_id: int) -> dict[int, builtins.list[int]]:
         """For each message shown that has other versions: all its versions, oldest first."""
-        found: dict[int, builtins.list[int]] = {}
-        for m in self.messages(conversation_id):
-            versions = self.siblings(m.id)
-            if len(versions) > 1:
-                found[m.id] = versions
-        return found
+        rows = self.store.query(
+            "SELECT id, parent_id, role FROM messages WHERE conversation_id=? ORDER BY id",
+            (conversation_id,),
+        )
+        versions: dict[tuple[int | None, str], builtins.list[int]] = {}
+        for row in rows:
+            versions.setdefault((row["parent_id"], row["role"]), []).append(int(row["id"]))
+        shown = {m.id for m in self.messages(conversation_id)}
+        return {
+            message_id: group
+            for group in versions.values()
+            if len(group) > 1
+            for message_id in group
+            if message_id in shown
+        }
 
     def switch_to(self, message_id: int) -> None:
         """Show the branch through this version of a message (its latest continuation)."""

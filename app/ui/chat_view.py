@@ -182,7 +182,7 @@ class ChatView(QScrollArea):
                 widget.style().unpolish(widget)
                 widget.style().polish(widget)
 
-        QTimer.singleShot(2500, unmark)
+        QTimer.singleShot(2500, widget, unmark)  # tied to the widget: never runs after it goes
 
     def widget_for(self, message_id: int) -> QWidget | None:
         return self._by_id.get(message_id)

@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self._entries: list[Entry] = []  # the open conversation, as loaded
         self._shown_from = 0  # index of the oldest of them in the view
         self._loading_earlier = False
+        self._reload_after_reply = ""  # a failed regenerate/edit: its message, then reload
         self.throughput = Throughput()
         self.tool_pages: dict[str, QWidget] = {}
         self._closed = False
@@ -438,6 +439,10 @@ class MainWindow(QMainWindow):
             )
 
     def _reply_failed(self, message: str) -> None:
+        worker = self.worker
+        if worker is not None and (worker.regenerate_id or worker.edit_id):
+            # the view dropped messages the store still has: show them again, and say why
+            self._reload_after_reply = message
         if self.live is not None:
             self.live.show_error(message)
             if self.live_text and not self.composer.input.toPlainText().strip():
@@ -453,6 +458,10 @@ class MainWindow(QMainWindow):
         self.composer.set_generating(False)
         self.refresh_conversations()
         self._refresh_versions()
+        if self._reload_after_reply:
+            self.status.showMessage(self._reload_after_reply, 10_000)
+            self._reload_after_reply = ""
+            self.open_conversation(self.conversation_id, reload=True)
 
     # -- feedback --------------------------------------------------------------------------
     def rate_answer(self, message_id: int, rating: int) -> None:

@@ -125,3 +125,27 @@ def test_delete_a_conversation_with_undo(make_window, qtbot, monkeypatch):
     window.delete_conversation(gone)
     qtbot.waitUntil(lambda: core.conversations.get(gone) is None, timeout=10_000)
     assert gone not in window.sidebar.ids()
+
+
+def test_a_failed_regenerate_shows_the_conversation_as_it_was(
+    make_window, driver, qtbot, monkeypatch
+):
+    from app.errors import ModelError
+
+    window = make_window()
+    driver.type_and_send(window, "Name a colour.")
+    driver.wait_reply(window)
+    before = [w.text() for w in window.chat.message_widgets()]
+    core = window.session.core
+
+    def broken(*args, **kwargs):
+        raise ModelError("the model stopped working")
+
+    monkeypatch.setattr(core.engine, "chat", broken)
+    _widgets(window, AssistantMessage)[0].regenerate_button.click()
+    driver.wait_reply(window)
+    qtbot.waitUntil(
+        lambda: [w.text() for w in window.chat.message_widgets()] == before, timeout=10_000
+    )
+    assert "stopped working" in window.status.currentMessage()
+    assert len(core.conversations.all_messages(window.conversation_id)) == 2

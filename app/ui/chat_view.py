@@ -170,7 +170,11 @@ class ChatView(QScrollArea):
         if widget is None:
             return
         self._follow = False
+        # Lay out what was just added first, or the message's position is not known yet.
+        self.column.layout().activate()
+        self.widget().layout().activate()
         self.ensureWidgetVisible(widget, 0, 80)
+        QTimer.singleShot(50, widget, lambda: self.ensureWidgetVisible(widget, 0, 80))
         self.found = widget
         widget.setProperty("found", True)
         widget.style().unpolish(widget)

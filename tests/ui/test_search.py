@@ -46,6 +46,10 @@ def test_search_finds_an_old_message_and_opens_it(make_window, qtbot):
     found = window.chat.found
     assert found.text() == "Plant tulip bulbs in autumn." and found.property("found")
     viewport = window.chat.viewport()
-    top = found.mapTo(viewport, found.rect().topLeft()).y()
-    assert 0 <= top < viewport.height()  # scrolled to it
+
+    def in_view() -> bool:
+        top = found.mapTo(viewport, found.rect().topLeft()).y()
+        return 0 <= top < viewport.height()
+
+    qtbot.waitUntil(in_view, timeout=5_000)  # scrolled to it
     assert conversations.messages(old)[-1].id == hit_id  # its branch is the one shown

@@ -227,6 +227,11 @@ class AssistantMessage(QFrame):
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_EVERY_MS)
         self._render_timer.timeout.connect(self._render_partial)
+        self._pending = ""  # streamed text not shown yet
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(30)
+        self._flush_timer.timeout.connect(self._flush)
         self.view.anchorClicked.connect(lambda url: self.link_clicked.emit(url.toString()))
         self.column.addWidget(self.view)
         self.editor: QWidget | None = None
@@ -289,20 +294,34 @@ class AssistantMessage(QFrame):
         self.status.setVisible(bool(text))
 
     def append(self, chunk: str) -> None:
-        """Show a streamed chunk now; the markdown render follows at most a few times a second."""
-        self.set_waiting("")
+        """Show streamed text within a frame (chunks are gathered for up to 30 ms, so the GUI
+        thread does one update per frame, not one per token); the markdown render follows at
+        most a few times a second."""
+        if not self._markdown:
+            self.set_waiting("")
         self._markdown += chunk
-        self.view.append_text(chunk)
+        self._pending += chunk
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
         if not self._render_timer.isActive():
             self._render_timer.start()
 
+    def _flush(self) -> None:
+        if self._pending:
+            self.view.append_text(self._pending)
+            self._pending = ""
+
     def _render_partial(self) -> None:
         if self.message_id is None:
-            self.view.set_markdown(self._markdown)
+            self._pending = ""
+            # No syntax colours while streaming: the full render at the end adds them.
+            self.view.set_markdown(self._markdown, highlight=False)
 
     def finish(self, message_id: int | None, text: str | None = None, figures: str = "") -> None:
         self.set_waiting("")
         self._render_timer.stop()
+        self._flush_timer.stop()
+        self._pending = ""
         self.message_id = message_id
         if text is not None:
             self._markdown = text

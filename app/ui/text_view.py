@@ -81,11 +81,11 @@ class TextView(QTextBrowser):
         cursor.insertText(text)
         self.fit()
 
-    def set_markdown(self, text: str) -> None:
+    def set_markdown(self, text: str, highlight: bool = True) -> None:
         doc = self.document()
         doc.setMarkdown(text, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
         theme = _theme()
-        self.code_blocks = _highlight_code(doc, theme)
+        self.code_blocks = _highlight_code(doc, theme) if highlight else []
         _tint_code_blocks(doc, theme)
         self.fit()
 

@@ -300,7 +300,7 @@ class MemoryManager(QWidget):
 
     def _open_source(self) -> None:
         mem = self.current
-        if mem is not None and mem.conversation_id is not None:
+        if mem is not None and None not in (mem.conversation_id, mem.source_message_id):
             self.open_source.emit(mem.conversation_id, mem.source_message_id)
 
     # -- changing -----------------------------------------------------------------------------

@@ -103,6 +103,9 @@ def open_tool_page(window: QMainWindow, key: str) -> QWidget | None:
     page = window.tool_pages.get(key)
     if page is None:
         page = page_class(core, window)
+        source = getattr(page, "open_source", None)
+        if source is not None and hasattr(window, "open_message"):
+            source.connect(window.open_message)  # a memory's source message opens in the chat
         if not isinstance(page, QDialog):
             page.setParent(window, page.windowFlags() | _window_flags())
         page.setWindowTitle(f"{title} — Hearth")

@@ -38,10 +38,8 @@ def register(subparsers: Any) -> None:
     imp.add_argument("path", type=Path)
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=_import)
-    try:
-        from app.cli.merge_cmd import add_merge_parser
-    except ImportError:
-        return
+    from app.cli.merge_cmd import add_merge_parser
+
     add_merge_parser(sub)
 
 

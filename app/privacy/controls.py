@@ -91,7 +91,10 @@ def _delete_rows(store: Store, statements: list[tuple[str, tuple[Any, ...]]]) ->
         conn.execute("PRAGMA secure_delete=ON")
         for sql, params in statements:
             rows += conn.execute(sql, params).rowcount
+        # Deleting from an FTS5 index only marks the words deleted: the old segments keep
+        # them until rewritten, so both indexes are rebuilt from what is left.
         conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
+        conn.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
     return max(rows, 0)
 
 

@@ -72,12 +72,15 @@ class _Signals(QObject):
     progress = Signal(int, int, str)
 
 
-def _state() -> dict[str, Any]:
+def _state(core: Any = None) -> dict[str, Any]:
     """Everything the page shows, computed now (runs on a worker thread)."""
     from app import paths
+    from app.llm.servers import what_leaves
     from app.privacy import encryption, inventory, network, retention
 
+    store = getattr(core, "store", None)
     return {
+        "leaves": what_leaves(store) if store is not None else None,
         "inventory": inventory.build(),
         "proof": network.proof(),
         "encryption": encryption.status(paths.data_dir()),
@@ -107,6 +110,10 @@ class PrivacyPage(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         self.proof = QLabel()
+        self.leaves = QLabel()
+        self.leaves.setWordWrap(True)
+        self.local_button = QPushButton("Back to fully local")
+        self.local_button.setVisible(False)
         self.flags = QLabel()
         self.disk = QLabel()
         for label in (self.proof, self.flags, self.disk):
@@ -137,6 +144,10 @@ class PrivacyPage(QWidget):
 
         network = QGroupBox("What has left this computer")
         inner = QVBoxLayout(network)
+        leaving = QHBoxLayout()
+        leaving.addWidget(self.leaves, 1)
+        leaving.addWidget(self.local_button)
+        inner.addLayout(leaving)
         for widget in (self.proof, self.flags, limits):
             inner.addWidget(widget)
         controls = QGroupBox("Controls")
@@ -174,12 +185,13 @@ class PrivacyPage(QWidget):
         self.delete_button.clicked.connect(self._ask_delete)
         self.wipe_button.clicked.connect(self._ask_wipe)
         self.save_rules_button.clicked.connect(self.save_rules)
+        self.local_button.clicked.connect(self.back_to_local)
         self.cancel_button.clicked.connect(self.cancel)
         self.refresh()
 
     # -- figures ----------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.tasks.run(_state, self._show, self._error)
+        self.tasks.run(lambda: _state(self.core), self._show, self._error)
 
     def _show(self, state: dict[str, Any]) -> None:
         from app.privacy.inventory import human_size
@@ -209,6 +221,13 @@ class PrivacyPage(QWidget):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, cat.key)
                 self.table.setItem(row, col, item)
+        leaves = state.get("leaves")
+        self.leaves.setText(
+            f"<b>What leaves this computer:</b> {leaves}."
+            if leaves
+            else "<b>Nothing leaves this computer:</b> every answer comes from the local model."
+        )
+        self.local_button.setVisible(bool(leaves))
         self.proof.setText(proof.summary + ".")
         offline = all(proof.offline_flags.values())
         self.flags.setText(
@@ -221,6 +240,24 @@ class PrivacyPage(QWidget):
         self.disk.setText(f"Disk encryption: {disk.state}. {disk.detail}. {disk.advice}".strip())
         self.conversation_days.setValue(rules.conversation_days or 0)
         self.memory_days.setValue(rules.memory_unused_days or 0)
+
+    def back_to_local(self) -> None:
+        """The switch back to fully local: the local model answers, the guard allows no server."""
+        from app.llm.base import LOCAL
+        from app.llm.remote_setup import choose
+
+        self.local_button.setEnabled(False)
+
+        def done(_answering: Any) -> None:
+            self.local_button.setEnabled(True)
+            status = getattr(self.parent(), "status", None)
+            if status is not None and hasattr(status, "set_engine"):
+                from app.ui.engines_page import engine_label
+
+                status.set_engine(engine_label(self.core))
+            self.refresh()
+
+        self.tasks.run(lambda: choose(self.core, LOCAL), done, self._error)
 
     # -- long actions -----------------------------------------------------------------------
     def _begin(self, what: str) -> CancelToken:

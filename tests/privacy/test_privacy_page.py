@@ -143,3 +143,37 @@ def test_a_server_of_the_users_own_is_named_as_the_one_exception(qtbot: Any, pag
         qtbot.waitUntil(lambda: "192.0.2.10" in page.flags.text(), timeout=WAIT_MS)
     finally:
         guard.disallow_all()
+
+
+def test_the_page_says_what_leaves_and_switches_back_to_fully_local(
+    qtbot: Any, hearth_home: Path
+) -> None:
+    """A server the user chose is named as what leaves; one click makes Hearth fully local
+    again (the local model answers, the guard lets no server through)."""
+    from app.core import Core
+    from app.llm.servers import Servers
+    from app.privacy import guard
+    from app.ui.privacy_page import PrivacyPage
+
+    core = Core.open(load_model=False)
+    try:
+        Servers(core.store).add("desk", "http://127.0.0.1:9")
+        Servers(core.store).use("desk")
+        widget = PrivacyPage(core)
+        qtbot.addWidget(widget)
+        widget.show()
+        qtbot.waitUntil(lambda: bool(widget.state), timeout=WAIT_MS)
+        assert "What leaves this computer:" in widget.leaves.text()
+        assert "recalled memories and preferences, to desk" in widget.leaves.text()
+        assert widget.local_button.isVisible()
+
+        widget.local_button.click()
+        qtbot.waitUntil(lambda: not widget.local_button.isVisible(), timeout=WAIT_MS)
+        assert "Nothing leaves this computer" in widget.leaves.text()
+        assert Servers(core.store).active() is None
+        assert core.assistant.engine is core.engine
+        assert guard.allowed_hosts() == set()
+        widget.close()
+        widget.tasks.shutdown()
+    finally:
+        core.close()

@@ -112,7 +112,8 @@ class MainWindow(QMainWindow):
 
     def _build_chat_menu(self) -> None:
         """Chat actions with their shortcuts; window-wide, so they work from the message box."""
-        menu = self.menuBar().addMenu("&Chat")
+        menu = getattr(self, "chat_menu", None) or self.menuBar().addMenu("&Chat")
+        menu.addSeparator()
         find = menu.addAction("Search conversations…", self.open_search)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.setShortcutContext(Qt.ShortcutContext.WindowShortcut)

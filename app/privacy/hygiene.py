@@ -10,7 +10,6 @@ once a day while the process runs).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -59,22 +58,14 @@ def clean_temp_files(min_age_s: float = TEMP_MIN_AGE_S) -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: not ours to judge
-    return True
-
-
 def job_is_running(folder: Path) -> bool:
     try:
         pid = int((folder / PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return False
-    return _alive(pid)
+    from app.adapters.stale_jobs import process_alive
+
+    return process_alive(pid)  # one test of liveness (zombies included) for every job folder
 
 
 def clean_stale_jobs(min_age_s: float = JOB_MIN_AGE_S) -> int:

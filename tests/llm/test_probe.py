@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,22 +20,12 @@ def _fresh_verdicts():
     probe.forget()  # an injected crash must not be remembered for the next test
 
 
-def _other_model(default_model: Path, folder: Path, name: str) -> Path:
-    """The default model with a few bytes after its tensors: a different file to llama.cpp's
-    eyes (and to the verdict cache), the same model to load."""
-    path = folder / name
-    shutil.copyfile(default_model, path)
-    with open(path, "ab") as handle:
-        handle.write(name.encode().ljust(32, b"\0"))
-    return path
-
-
 def test_a_crashing_model_is_refused_in_the_cli_and_the_active_model_stays(
-    default_model, tmp_path, monkeypatch, capsys
+    default_model, model_copy, monkeypatch, capsys
 ):
     assert cli(["models", "list"]) == 0  # registers the default model
     capsys.readouterr()
-    crashing = _other_model(default_model, tmp_path, "crashes.gguf")
+    crashing = model_copy("crashes.gguf")
     monkeypatch.setenv(probe.FAULT_ENV, "segv")
 
     assert cli(["models", "add", str(crashing), "--use"]) == 2
@@ -58,15 +47,15 @@ def test_a_crashing_model_is_refused_in_the_cli_and_the_active_model_stays(
         probe.ensure_safe(crashing)
 
 
-def test_a_hanging_model_is_killed_after_its_timeout(default_model, tmp_path, monkeypatch):
-    hanging = _other_model(default_model, tmp_path, "hangs.gguf")
+def test_a_hanging_model_is_killed_after_its_timeout(model_copy, monkeypatch):
+    hanging = model_copy("hangs.gguf")
     monkeypatch.setenv(probe.FAULT_ENV, "hang")
     with pytest.raises(ModelError, match=r"hangs llama.cpp on this computer \(no answer in 3 s"):
         probe.ensure_safe(hanging, timeout=3)
 
 
-def test_a_good_model_is_checked_once_then_remembered(default_model, tmp_path, monkeypatch):
-    good = _other_model(default_model, tmp_path, "good.gguf")
+def test_a_good_model_is_checked_once_then_remembered(model_copy, monkeypatch):
+    good = model_copy("good.gguf")
     first = probe.ensure_safe(good)
     assert first.ok and first.checked_at > 0
     # A second check must not start a child: make any child crash, and it still passes.
@@ -76,14 +65,14 @@ def test_a_good_model_is_checked_once_then_remembered(default_model, tmp_path, m
 
 
 def test_the_engine_keeps_answering_with_its_model_when_the_next_one_crashes(
-    default_model, tmp_path, monkeypatch
+    default_model, model_copy, monkeypatch
 ):
     engine = Engine(n_threads=1, n_ctx=512)
     try:
         engine.load(default_model).result()
         before = engine.model_info
         monkeypatch.setenv(probe.FAULT_ENV, "segv")
-        crashing = _other_model(default_model, tmp_path, "crash-at-decode.gguf")
+        crashing = model_copy("crash-at-decode.gguf")
         with pytest.raises(ModelError, match=r"crashes llama\.cpp"):
             engine.load(crashing).result()
         assert engine.model_info == before
@@ -114,12 +103,12 @@ def test_an_unknown_architecture_is_a_clear_message(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_a_model_that_vanishes_after_its_check_is_a_message(default_model, tmp_path):
+def test_a_model_that_vanishes_after_its_check_is_a_message(default_model, model_copy):
     engine = Engine(n_threads=1, n_ctx=512)
     try:
         engine.load(default_model).result()
         before = engine.model_info
-        gone = _other_model(default_model, tmp_path, "gone.gguf")
+        gone = model_copy("gone.gguf")
         assert probe.ensure_safe(gone).ok
         gone.unlink()
         with pytest.raises(ModelError, match="no such file"):

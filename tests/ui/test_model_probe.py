@@ -3,8 +3,6 @@ stay (the crash happens in the probe's child process, never in the app)."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -19,14 +17,11 @@ def _fresh_verdicts():
 
 
 def test_adding_a_model_that_crashes_llama_cpp_shows_why_and_keeps_the_previous_one(
-    make_window, driver, qtbot, monkeypatch, tmp_path, default_model
+    make_window, driver, qtbot, monkeypatch, model_copy
 ):
     window = make_window()
     before = window.session.core.engine.model_info
-    crashing = tmp_path / "crashes-at-decode.gguf"
-    shutil.copyfile(default_model, crashing)
-    with open(crashing, "ab") as handle:
-        handle.write(b"\0" * 32)  # another file for the verdict cache, the same model to load
+    crashing = model_copy("crashes-at-decode.gguf")
     monkeypatch.setenv(probe.FAULT_ENV, "segv")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(crashing), ""))
     shown: list[tuple[str, str]] = []

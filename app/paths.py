@@ -118,6 +118,12 @@ def jobs_dir() -> Path:
     return _ensure(data_dir() / "jobs")
 
 
+def temp_dir() -> Path:
+    """Temporary files of Hearth's processes and their libraries (one folder per process), kept
+    inside the private data folder instead of the shared /tmp; emptied at start-up."""
+    return _ensure(data_dir() / "tmp")
+
+
 def settings_file() -> Path:
     return config_dir() / "settings.json"
 

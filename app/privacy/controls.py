@@ -9,6 +9,7 @@ VACUUM, so the database file itself is rewritten from nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -45,6 +46,8 @@ DEPENDS: dict[str, str] = {
     "settings": "Your settings files and the servers you added; defaults are used.",
     "logs": "Log files.",
     "exports": "Exports saved inside Hearth's folder (exports you saved elsewhere stay).",
+    "temp": "Temporary files of Hearth's processes (another Hearth process still running "
+    "keeps its own).",
     "network": "The network guard's log (the proof of what was refused).",
 }
 
@@ -82,6 +85,16 @@ def _remove_tree_contents(folder: Path, *, keep_running_jobs: bool = False) -> i
             else:
                 path.unlink()
                 removed += 1
+    return removed
+
+
+def _remove_temp_files(folder: Path) -> int:
+    """Stale folders go whole; this process's own folder is emptied (it stays in use);
+    another live Hearth process keeps its folder, as a running job does."""
+    removed = hygiene.clean_stale_temp(min_age_s=0.0)
+    own = folder / str(os.getpid())
+    if own.is_dir():
+        removed += _remove_tree_contents(own)
     return removed
 
 
@@ -159,6 +172,8 @@ def delete_category(
         done.files += _remove_tree_contents(paths.logs_dir())
     elif key == "exports":
         done.files += _remove_tree_contents(data / "exports")
+    elif key == "temp":
+        done.files += _remove_temp_files(data / "tmp")
     elif key == "network":
         sql.append(("DELETE FROM network_log", ()))
     done.rows = _delete_rows(store, sql)

@@ -1,7 +1,9 @@
 """What every Hearth process does first: private file modes, and no leftovers of the user's text.
 
 `at_start` sets the umask (new files 0600, folders 0700), re-applies those modes to what is
-already there, removes temporary files an interrupted write left behind, removes training job
+already there, removes temporary files an interrupted write left behind, points the process's
+temporary files (its own and its libraries') at a folder of its own under the data folder after
+removing the folders of processes that are gone, removes training job
 folders whose process is gone (a job folder holds the training split until it ends), rewrites
 manifests an older Hearth wrote with held-back text, and applies the retention rules (then
 once a day while the process runs).
@@ -9,8 +11,11 @@ once a day while the process runs).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,14 +53,87 @@ def is_temp_file(path: Path) -> bool:
 def clean_temp_files(min_age_s: float = TEMP_MIN_AGE_S) -> int:
     removed = 0
     now = time.time()
+    process_temps = paths.data_dir() / "tmp"  # live processes' own: see clean_stale_temp
     for path in list(paths.walk_private()):
-        if not is_temp_file(path):
+        if not is_temp_file(path) or process_temps in path.parents:
             continue
         with contextlib.suppress(OSError):
             if path.is_file() and now - path.stat().st_mtime >= min_age_s:
                 path.unlink()
                 removed += 1
     return removed
+
+
+def _started_at(pid: int) -> float | None:
+    """When `pid` started (seconds since the epoch), where /proc says; None elsewhere."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def temp_owner_alive(folder: Path) -> bool:
+    """Whether the process a temp folder is named after still runs and is the one that made
+    it (a pid reused by a later process started after the folder's last change)."""
+    if not folder.name.isdigit():
+        return False
+    pid = int(folder.name)
+    if pid == os.getpid():
+        return True
+    from app.adapters.stale_jobs import process_alive
+
+    if not process_alive(pid):
+        return False
+    started = _started_at(pid)
+    # A second of slack: /proc's start time is in clock ticks, mtimes in nanoseconds.
+    return started is None or folder.stat().st_mtime >= started - 1.0
+
+
+def clean_stale_temp(min_age_s: float = TEMP_MIN_AGE_S) -> int:
+    """Remove the temp folders of processes that are gone (whatever they held: a crash leaves
+    them full) and loose files that nobody is writing; returns how many entries went."""
+    folder = paths.data_dir() / "tmp"
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    now = time.time()
+    for entry in list(folder.iterdir()):
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                if temp_owner_alive(entry):
+                    continue
+                shutil.rmtree(entry)
+            elif now - entry.lstat().st_mtime >= min_age_s:
+                entry.unlink()
+            else:
+                continue
+            removed += 1
+    return removed
+
+
+_exit_cleanups: set[str] = set()
+
+
+def use_private_temp() -> Path:
+    """Temporary files of this process (tempfile, and libraries that read TMPDIR) go to a 0700
+    folder of its own under the data folder, not the shared /tmp; removed at exit, and by the
+    next start if the process died first."""
+    folder = paths.temp_dir() / str(os.getpid())
+    folder.mkdir(mode=paths.DIR_MODE, exist_ok=True)
+    folder.chmod(paths.DIR_MODE)
+    for key in ("TMPDIR", "TEMP", "TMP"):
+        os.environ[key] = str(folder)
+    tempfile.tempdir = str(folder)
+    if str(folder) not in _exit_cleanups:
+        _exit_cleanups.add(str(folder))
+        atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def job_is_running(folder: Path) -> bool:
@@ -96,6 +174,10 @@ def at_start() -> StartReport:
         fixed = paths.make_private()
     with contextlib.suppress(OSError):
         temps = clean_temp_files()
+    with contextlib.suppress(OSError):
+        temps += clean_stale_temp()
+    with contextlib.suppress(OSError):
+        use_private_temp()  # if this fails the system's temp folder stays in use
     with contextlib.suppress(OSError):
         jobs = clean_stale_jobs()
     scrubbed = applied = 0

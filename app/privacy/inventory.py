@@ -30,6 +30,7 @@ CATEGORIES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "settings": ("Settings", ("state", "engines"), "files"),
     "logs": ("Logs", (), "files"),
     "exports": ("Exports", (), "files"),
+    "temp": ("Temporary files", (), "files"),
     "network": ("Network log", ("network_log",), "refused attempts"),
     "database": ("Database file (free space, log)", (), "files"),
 }
@@ -40,6 +41,7 @@ _DATA_FOLDERS = {
     "index": "indexes",
     "exports": "exports",
     "jobs": "jobs",
+    "tmp": "temp",
 }
 _DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
 # What each count reads: key -> (table, first date column, last date column, filter)
@@ -243,7 +245,7 @@ def _fill(
     job_count = sum(1 for p in jobs.iterdir() if p.is_dir()) if jobs.is_dir() else 0
     set_("jobs", job_count, _span(file_times["jobs"]))
     set_("models", counts.get("models", 0), spans.get("models", (None, None)))
-    for key in ("settings", "logs", "exports", "database"):
+    for key in ("settings", "logs", "exports", "temp", "database"):
         set_(key, cats[key].details.get("files", 0), _span(file_times[key]))
     cats["settings"].details["servers"] = counts.get("engines", 0)
     set_(

@@ -201,3 +201,54 @@ def test_start_applies_the_retention_rules_and_rewrites_old_manifests(hearth_hom
     manifest = json.loads(adapter.with_suffix(".json").read_text())
     assert manifest == {"dataset": {"held_back_ids": [7]}}
     assert hygiene.at_start().manifests_scrubbed == 0  # once
+
+
+def test_temporary_files_go_to_a_private_folder_cleaned_at_start(hearth_home: Path) -> None:
+    temp = paths.temp_dir()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    ).stdout.strip()
+    crashed = temp / dead  # a process that died with its temporary files
+    crashed.mkdir()
+    (crashed / "tmpk2j3").write_text("the user's words")
+    alive = temp / str(os.getpid())  # this test's process: still running, so kept
+    alive.mkdir()
+    stray = temp / "stray.bin"
+    stray.write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    os.utime(stray, (an_hour_ago, an_hour_ago))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        reused = temp / str(sleeper.pid)  # its pid, but written before it started: reused
+        reused.mkdir()
+        (reused / "old").write_text("older words")
+        os.utime(reused, (an_hour_ago, an_hour_ago))
+        script = (
+            "import json, os, stat, sys, tempfile\n"
+            "from pathlib import Path\n"
+            "from app.cli import main\n"
+            "main(['privacy', 'report', '--json'])\n"  # the command line starts as the app does
+            "from app.privacy import inventory\n"
+            "with tempfile.NamedTemporaryFile(delete=False) as f:\n"
+            "    f.write(b'x')\n"
+            "mode = lambda p: oct(stat.S_IMODE(os.stat(p).st_mode))\n"
+            "print(json.dumps({'pid': os.getpid(), 'tempdir': tempfile.gettempdir(),\n"
+            "    'env': os.environ['TMPDIR'], 'dir': mode(tempfile.gettempdir()),\n"
+            "    'file': mode(f.name), 'claim': inventory.claim(Path(f.name)),\n"
+            "    'count': inventory.build().get('temp').count}))\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    own = temp / str(seen["pid"])
+    assert seen["tempdir"] == seen["env"] == str(own)
+    assert (seen["dir"], seen["file"]) == ("0o700", "0o600")
+    assert (seen["claim"], seen["count"]) == ("temp", 1)
+    assert not crashed.exists() and not reused.exists() and not stray.exists()
+    assert alive.exists()
+    assert not own.exists()  # the process's own folder goes when it exits

@@ -26,6 +26,16 @@ Params = Sequence[Any] | dict[str, Any]
 # days starts a thread per turn and Qt replaces its pool threads, and a connection per thread
 # was never closed (three open files each) until the process hit its open-file limit.
 MAX_IDLE_READERS = 4
+# Rows of these tables are the user's words. Once a deletion from one commits, the full-text
+# index it feeds is merged (FTS5 keeps deleted words in its old segments until then) and the
+# write-ahead log, which holds old copies of whole pages, is folded back and truncated.
+_SCRUB_ON_DELETE = {
+    "conversations": None,
+    "messages": "messages_fts",
+    "memories": "memories_fts",
+    "memory_history": None,
+    "feedback": None,
+}
 
 _HINTS = (
     ("disk is full", "the disk is full"),
@@ -93,10 +103,34 @@ class Store:
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"cannot open the database {self.path}: {describe(exc)}") from exc
             raise
+        self._deleted: set[str] = set()
+        self._watch_deletes()
         self._idle: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._readers_open = 0
         self._closed = False
+
+    def _watch_deletes(self) -> None:
+        """Triggers of this connection only (TEMP) note which of the user's tables lost rows,
+        cascades included, whichever code deleted them."""
+        self._writer.create_function("hearth_deleted", 1, self._deleted.add)
+        for table in _SCRUB_ON_DELETE:
+            with contextlib.suppress(sqlite3.Error):  # a table a newer schema dropped
+                self._writer.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS hearth_deleted_{table} "
+                    f"AFTER DELETE ON main.{table} BEGIN SELECT hearth_deleted('{table}'); END"
+                )
+
+    def _fold_log(self) -> None:
+        """Checkpoint and truncate the write-ahead log; a reader in the way only delays it to
+        the next deletion or checkpoint (it never fails the deletion, nor waits long)."""
+        conn = self._writer
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA busy_timeout=2000")
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.execute("PRAGMA busy_timeout=30000")
 
     # -- reading ------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -167,8 +201,13 @@ class Store:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise self._failed(exc) from exc
+            self._deleted.clear()
             try:
                 yield conn
+                for table in sorted(self._deleted):
+                    index = _SCRUB_ON_DELETE.get(table)
+                    if index is not None:
+                        conn.execute(f"INSERT INTO {index}({index}) VALUES ('optimize')")
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 _rollback(conn)
@@ -176,6 +215,9 @@ class Store:
             except BaseException:
                 _rollback(conn)
                 raise
+            if self._deleted:
+                self._deleted.clear()
+                self._fold_log()
 
     def _failed(self, exc: sqlite3.Error) -> StoreError:
         return StoreError(

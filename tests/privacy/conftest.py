@@ -41,6 +41,21 @@ def assert_private(home: Path) -> None:
     assert not loose, loose
 
 
+def scan(home: Path, needles: tuple[str, ...]) -> dict[str, list[str]]:
+    """Every file under `home` that holds any of `needles` (any case), byte for byte."""
+    import os
+
+    found: dict[str, list[str]] = {}
+    lowered = [n.lower().encode() for n in needles]
+    for folder, _dirs, files in os.walk(home):
+        for name in files:
+            data = (Path(folder) / name).read_bytes().lower()
+            hits = [n.decode() for n in lowered if n in data]
+            if hits:
+                found[str(Path(folder, name).relative_to(home))] = hits
+    return found
+
+
 @dataclass(frozen=True)
 class Session:
     template: Path
@@ -85,7 +100,7 @@ def _chat_remember_and_rate(home: Path) -> dict[str, int]:
     from app.settings import Settings, save_settings
 
     with home_env(home):
-        save_settings(Settings(max_tokens=12, temperature=0.0, threads=1, memory_enabled=True))
+        save_settings(Settings(max_tokens=16, temperature=0.0, threads=1, memory_enabled=True))
         core = Core.open(load_model=True, n_threads=1)
         try:
             core.engine.wait_loaded()

@@ -23,6 +23,7 @@ from tests.privacy.conftest import (
     SECRETS,
     Session,
     assert_private,
+    scan,
 )
 
 
@@ -37,19 +38,6 @@ def store(session: Session) -> Iterator[Any]:
 
 def count(store: Any, table: str, where: str = "") -> int:
     return int(store.scalar(f"SELECT COUNT(*) FROM {table} {where}"))
-
-
-def scan(home: Path, needles: tuple[str, ...]) -> dict[str, list[str]]:
-    """Every file under `home` that holds any of `needles` (any case), byte for byte."""
-    found: dict[str, list[str]] = {}
-    lowered = [n.lower().encode() for n in needles]
-    for folder, _dirs, files in os.walk(home):
-        for name in files:
-            data = (Path(folder) / name).read_bytes().lower()
-            hits = [n.decode() for n in lowered if n in data]
-            if hits:
-                found[str(Path(folder, name).relative_to(home))] = hits
-    return found
 
 
 def test_the_session_really_left_its_text_in_the_files(session: Session, hearth_home: Path):

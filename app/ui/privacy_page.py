@@ -340,10 +340,11 @@ class PrivacyPage(QWidget):
         self.delete(key, keep_memories=keep)
 
     def delete(self, key: str, *, keep_memories: bool = True) -> None:
-        self._begin(f"Deleting {key}…")
+        # One transaction: Cancel stops it until it starts, never half-way.
+        token = self._begin(f"Deleting {key}…")
         core = self.core
         self.tasks.run(
-            lambda: _delete_live(core, key, keep_memories),
+            lambda: _delete_live(core, key, keep_memories, token),
             lambda d: self._end(f"Deleted {key}: {d.rows} rows, {d.files} files."),
             self._failed,
         )
@@ -404,9 +405,10 @@ def _drop_adapter(core: Any) -> None:
         adapters.deactivate()
 
 
-def _delete_live(core: Any, key: str, keep_memories: bool) -> Any:
+def _delete_live(core: Any, key: str, keep_memories: bool, token: CancelToken) -> Any:
     from app.privacy.controls import delete_category
 
+    token.raise_if_cancelled()
     if key == "adapters":
         _drop_adapter(core)
     return delete_category(core.store, key, keep_memories=keep_memories, memory=_live_memory(core))

@@ -82,6 +82,24 @@ def test_cancel_stops_an_export_before_it_writes(qtbot: Any, page: Any, tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["hearth-home"]
 
 
+@pytest.mark.parametrize("action", ["delete", "wipe"])
+def test_cancel_stops_a_delete_or_a_wipe_before_it_starts(
+    qtbot: Any, page: Any, session: Session, action: str
+) -> None:
+    gate = threading.Event()
+    page.tasks.run(lambda: gate.wait(30))  # the page's one worker is busy for now
+    if action == "delete":
+        page.delete("feedback")
+    else:
+        page.wipe("delete everything")
+    page.cancel()
+    gate.set()
+    _idle(qtbot, page)
+    assert page.message.text() == "cancelled"
+    assert count(page.core.store, "feedback") == session.feedback
+    assert count(page.core.store, "messages") == session.messages
+
+
 def test_delete_conversations_keeping_their_memories(
     qtbot: Any, page: Any, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -94,7 +112,9 @@ def test_delete_conversations_keeping_their_memories(
     monkeypatch.setattr(QMessageBox, "question", answer)
     page.category.setCurrentIndex(page.category.findData("conversations"))
     page.delete_button.click()
+    assert page.progress.isVisible() and page.cancel_button.isEnabled()
     _idle(qtbot, page)
+    assert not page.progress.isVisible() and page.message.text().startswith("Deleted ")
     assert "memories drawn from them" in asked[0]
     store = page.core.store
     assert count(store, "conversations") == 0
@@ -114,6 +134,7 @@ def test_wipe_needs_the_typed_words_then_leaves_no_trace(
     steps: list[str] = []
     page._signals.progress.connect(lambda _d, _t, what: steps.append(what))
     page.wipe_button.click()
+    assert page.progress.isVisible() and page.cancel_button.isEnabled()
     _idle(qtbot, page)
     assert page.message.text() == "Everything Hearth held is deleted."
     assert "conversations" in steps and steps[-1] == "done"
@@ -127,6 +148,7 @@ def test_retention_rules_are_saved_and_applied(qtbot: Any, page: Any) -> None:
     page.conversation_days.setValue(30)
     page.memory_days.setValue(0)
     page.save_rules_button.click()
+    assert page.progress.isVisible()
     _idle(qtbot, page)
     assert retention.load_rules() == retention.Rules(conversation_days=30)
     assert "deleted 0 conversations" in page.message.text()

@@ -122,6 +122,27 @@ def test_deleting_conversations_keeps_or_removes_their_memories(
     assert hits == (1 if keep_memories else 0)
 
 
+# What deleting a category may change besides itself, as DEPENDS says to the user.
+ALSO_CHANGES = {"memories": {"indexes"}, "feedback": {"jobs"}}
+
+
+@pytest.mark.parametrize("key", list(controls.DEPENDS))
+def test_deleting_one_category_leaves_the_others_intact(store: Any, key: str) -> None:
+    from app.privacy import inventory
+
+    def counts() -> dict[str, tuple[int, int]]:
+        found = inventory.build()
+        return {c.key: (c.count, c.details.get("files", 0)) for c in found.categories}
+
+    before = counts()
+    controls.delete_category(store, key)  # conversations: their memories are kept
+    after = counts()
+    spared = set(before) - {key, "database"} - ALSO_CHANGES.get(key, set())
+    assert {k: after[k] for k in spared} == {k: before[k] for k in spared}
+    if before[key] != (0, 0):
+        assert after[key][0] < before[key][0] or after[key][1] < before[key][1], after[key]
+
+
 def test_deleting_feedback_removes_its_copies(store: Any, session: Session, hearth_home: Path):
     done = controls.delete_category(store, "feedback")
     assert count(store, "feedback") == 0 and done.rows == session.feedback

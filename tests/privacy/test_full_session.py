@@ -129,3 +129,24 @@ def test_the_users_words_are_only_in_the_database_and_the_export(full: Full) -> 
     with zipfile.ZipFile(full.export) as archive:
         text = b"".join(archive.read(n) for n in archive.namelist()).decode("utf-8", "replace")
     assert all(s in text for s in SAID)
+
+
+def test_the_export_holds_the_trained_and_merged_adapters(full: Full) -> None:
+    import sqlite3
+    import zipfile
+
+    from app.privacy.export import verify
+
+    manifest = verify(full.export)  # every entry's sha256 checked
+    conn = sqlite3.connect(full.home / "data" / "hearth.db")
+    try:
+        stored = {Path(r[0]).name for r in conn.execute("SELECT path FROM adapters") if r[0]}
+        feedback = conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
+    finally:
+        conn.close()
+    assert len(stored) == 3  # trained, imported skill, merge
+    with zipfile.ZipFile(full.export) as archive:
+        names = set(archive.namelist())
+    for name in stored:
+        assert {f"adapters/{name}", f"adapters/{Path(name).stem}.json"} <= names, name
+    assert manifest["counts"]["feedback"] == feedback

@@ -23,12 +23,27 @@ def main(argv: list[str] | None = None) -> int:
 
         return self_test(args[1:])
     if not args:
+        _private_from_the_start()
         from app.ui.app import main as gui_main
 
         return int(gui_main(sys.argv[:1]))
     from app.cli import main as cli_main
 
     return cli_main(args)
+
+
+def _private_from_the_start() -> None:
+    """The window opens the core (and its start-up hygiene) on a worker thread; the umask and
+    the private temp folder are set here first, before Qt writes a file or starts a thread
+    (the environment is changed while no other thread can read it)."""
+    import contextlib
+
+    from app import paths
+    from app.privacy.hygiene import use_private_temp
+
+    paths.set_private_umask()
+    with contextlib.suppress(OSError):  # an unusable data folder is reported when the core opens
+        use_private_temp()
 
 
 if __name__ == "__main__":

@@ -252,3 +252,25 @@ def test_temporary_files_go_to_a_private_folder_cleaned_at_start(hearth_home: Pa
     assert not crashed.exists() and not reused.exists() and not stray.exists()
     assert alive.exists()
     assert not own.exists()  # the process's own folder goes when it exits
+
+
+def test_the_window_process_is_private_before_qt_starts(hearth_home: Path) -> None:
+    """`hearth` with no command opens the window, whose core (and start-up hygiene) opens on a
+    worker thread later: the umask and the temp folder are set before the window's code runs."""
+    script = (
+        "import os, sys, tempfile\n"
+        "import app.ui.app as window\n"
+        "def seen(argv):\n"  # what the window's code finds when it starts
+        "    mask = oct(os.umask(0o077))\n"
+        "    print(tempfile.gettempdir(), os.environ['TMPDIR'], mask, os.getpid())\n"
+        "    return 0\n"
+        "window.main = seen\n"
+        "from app.__main__ import main\n"
+        "sys.exit(main([]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    tempdir, env, umask, pid = proc.stdout.split()
+    assert tempdir == env == str(paths.temp_dir() / pid) and umask == "0o77"

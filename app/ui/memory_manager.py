@@ -11,11 +11,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -23,18 +21,16 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from app.cancel import CancelToken
 from app.memory.profile import grouped, topic_of
+from app.ui.memory_table import MemoryTable
 from app.ui.tasks import Tasks
 
 KINDS = ["fact", "preference", "note", "event"]
-COLUMNS = ["Memory", "Kind", "Pinned", "From", "Added", "About"]
 ALL_TOPICS = "Everyone and everything"
 
 
@@ -88,16 +84,7 @@ class MemoryManager(QWidget):
         top.addWidget(self.import_button)
         top.addWidget(self.delete_all_button)
 
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table = MemoryTable(self)
 
         self.editor = QPlainTextEdit(self)
         self.editor.setPlaceholderText("Select a memory to edit it, or write a new one.")
@@ -176,7 +163,7 @@ class MemoryManager(QWidget):
         self.summary_button.clicked.connect(self.correct_summary)
         self.summary_edit.returnPressed.connect(self.correct_summary)
         self.open_source_button.clicked.connect(self._open_source)
-        self.table.itemSelectionChanged.connect(self._on_select)
+        self.table.selectionModel().selectionChanged.connect(lambda *_a: self._on_select())
         self.new_button.clicked.connect(self.new_memory)
         self.save_button.clicked.connect(self.save)
         self.pin_button.clicked.connect(self.toggle_pin)
@@ -233,24 +220,7 @@ class MemoryManager(QWidget):
     def _show_rows(self, rows: list[Any]) -> None:
         keep = self.current.id if self.current is not None else None
         self.rows = rows
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(rows))
-        for r, mem in enumerate(rows):
-            cells = [
-                mem.text,
-                mem.kind,
-                "📌" if mem.pinned else "",
-                mem.source,
-                mem.created_at[:10],
-                topic_of(mem),
-            ]
-            for c, value in enumerate(cells):
-                item = QTableWidgetItem(value)
-                item.setData(Qt.ItemDataRole.UserRole, mem.id)
-                if c == 0:
-                    item.setToolTip(mem.text)
-                self.table.setItem(r, c, item)
-        self.table.blockSignals(False)
+        self.table.memories.set_rows(rows)  # cells are made as they are drawn
         self.count_label.setText(f"{len(rows)} memor{'y' if len(rows) == 1 else 'ies'}")
         if keep is not None:
             self.select_memory(keep)

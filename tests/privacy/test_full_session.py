@@ -150,3 +150,23 @@ def test_the_export_holds_the_trained_and_merged_adapters(full: Full) -> None:
     for name in stored:
         assert {f"adapters/{name}", f"adapters/{Path(name).stem}.json"} <= names, name
     assert manifest["counts"]["feedback"] == feedback
+
+
+def test_every_file_of_a_full_session_is_claimed_and_a_wipe_leaves_no_word(
+    full: Full, hearth_home: Path, capsys: Any
+) -> None:
+    import shutil
+
+    from app.cli import main
+    from app.privacy import inventory
+
+    for part in full.home.iterdir():  # a copy: the other tests read the session itself
+        shutil.copytree(part, hearth_home / part.name, dirs_exist_ok=True)
+    found = inventory.build()
+    assert found.unclaimed == []
+    assert found.get("adapters").count == 3 and found.get("jobs").count == 1
+    assert "data/hearth.db" in scan(hearth_home, SAID)  # the words are there to be wiped
+    assert main(["privacy", "wipe", "--yes"]) == 0
+    assert "wiped:" in capsys.readouterr().out
+    assert scan(hearth_home, SAID) == {}
+    assert not any((hearth_home / "data" / "adapters").iterdir())

@@ -274,3 +274,32 @@ def test_the_window_process_is_private_before_qt_starts(hearth_home: Path) -> No
     assert proc.returncode == 0, proc.stderr
     tempdir, env, umask, pid = proc.stdout.split()
     assert tempdir == env == str(paths.temp_dir() / pid) and umask == "0o77"
+
+
+def test_retention_is_applied_again_while_the_process_runs(hearth_home: Path) -> None:
+    """The window stays open for weeks: the rules run again each day (here each 0.2 s), in a
+    process of its own so the loop dies with it."""
+    from app.privacy import retention
+
+    retention.save_rules(retention.Rules(conversation_days=30))
+    script = (
+        "import time\n"
+        "from app.privacy import retention\n"
+        "from app.store import open_store\n"
+        "retention.start_daily(interval_s=0.2)\n"
+        "with open_store() as store:\n"  # made old after the loop started, so not at start
+        "    add = 'INSERT INTO conversations(title, updated_at) VALUES (?, ?)'\n"
+        "    store.execute(add, ('old', '2001-01-01'))\n"
+        "    store.execute(add, ('today', '2999-01-01'))\n"
+        "    for _ in range(100):\n"
+        "        titles = [r[0] for r in store.query('SELECT title FROM conversations')]\n"
+        "        if titles == ['today']:\n"
+        "            break\n"
+        "        time.sleep(0.1)\n"
+        "    print(titles)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['today']"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QInputDialog, QLabel, QMessageBox
 
 from app.privacy.export import verify
 from app.privacy.inventory import CATEGORIES
@@ -54,6 +54,9 @@ def test_the_page_shows_the_figures_and_the_proof(page: Any, session: Session) -
     assert page.proof.text().startswith("0 attempts to reach the network")
     assert "Model hubs are set offline" in page.flags.text() and "guard is on" in page.flags.text()
     assert page.disk.text().startswith("Disk encryption: ")
+    said = " ".join(label.text() for label in page.findChildren(QLabel))
+    assert "no telemetry" in said and "not what native code does" in said
+    assert "unshare --net" in said  # how to check for themselves
     assert {t for t, _s, _l in page.bars.rows} >= {"Models", "Conversations and messages"}
     assert page.total.text().startswith("Hearth holds ")
     assert not page.bars.grab().isNull()

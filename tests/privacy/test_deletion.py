@@ -73,3 +73,32 @@ def test_deleting_feedback_and_a_memory_leaves_none_of_their_words(
     assert core.memory.forget(mid)  # the memories page and `hearth memory forget`
     assert scan(hearth_home, (RATED, NOTED)) == {}
     assert NOTED.lower() not in _fts_terms(core.store.path, "memories_fts")
+
+
+def test_deleting_from_the_sidebar_leaves_none_of_its_words(
+    qtbot: Any, session: Session, hearth_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window's own path: Delete in the sidebar, the undo time runs out, the task deletes."""
+    import app.ui.main_window as main_window
+    from app.conversations import Conversations
+    from app.store import open_store
+
+    with open_store() as store:
+        chats = Conversations(store)
+        cid = chats.create(f"Trip to {TALKED}")
+        for i in range(3):
+            chats.add_message(cid, "user", f"My secret word is {TALKED}, said {i} times.")
+    monkeypatch.setattr(main_window, "UNDO_DELETE_MS", 300)
+    window = main_window.MainWindow(open_core=True)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        qtbot.waitUntil(lambda: window.session.state in ("ready", "error"), timeout=120_000)
+        qtbot.waitUntil(lambda: cid in window.sidebar.ids(), timeout=10_000)
+        window.sidebar.select(cid)
+        assert scan(hearth_home, (TALKED,))
+        window.sidebar.delete_current()
+        qtbot.waitUntil(lambda: scan(hearth_home, (TALKED,)) == {}, timeout=30_000)
+        assert window.session.core.conversations.get(cid) is None
+    finally:
+        window.shutdown()

@@ -1,12 +1,11 @@
 """What every Hearth process does first: private file modes, and no leftovers of the user's text.
 
 `at_start` sets the umask (new files 0600, folders 0700), re-applies those modes to what is
-already there, removes temporary files an interrupted write left behind, points the process's
-temporary files (its own and its libraries') at a folder of its own under the data folder after
-removing the folders of processes that are gone, removes training job
-folders whose process is gone (a job folder holds the training split until it ends), rewrites
-manifests an older Hearth wrote with held-back text, and applies the retention rules (then
-once a day while the process runs).
+already there, removes temporary files an interrupted write left behind and the temp folders of
+processes that are gone, points this process's temporary files (its own and its libraries') at
+a folder of its own under the data folder, removes training job folders whose process is gone
+(a job folder holds the training split until it ends), rewrites manifests an older Hearth wrote
+with held-back text, and applies the retention rules (then once a day while the process runs).
 """
 
 from __future__ import annotations

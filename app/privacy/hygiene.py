@@ -131,8 +131,13 @@ def use_private_temp() -> Path:
     tempfile.tempdir = str(folder)
     if str(folder) not in _exit_cleanups:
         _exit_cleanups.add(str(folder))
-        atexit.register(shutil.rmtree, folder, True)
+        atexit.register(_remove_own, folder, os.getpid())
     return folder
+
+
+def _remove_own(folder: Path, pid: int) -> None:
+    if os.getpid() == pid:  # a forked child that exits normally leaves its parent's folder be
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def job_is_running(folder: Path) -> bool:

@@ -133,6 +133,25 @@ class _Runner:
         wanted = os.environ.get("HEARTH_EMBED_DTYPE", "auto")
         if wanted in ("auto", "bfloat16"):
             self._try_bfloat16(force=wanted == "bfloat16")
+        self.single = self._query_encoder()
+
+    def _query_encoder(self) -> Any:
+        """The lean path for one text, kept only if it gives the library's vector."""
+        from app.memory import query_encoder
+
+        encoder = query_encoder.build(self.model)
+        if encoder is None:
+            return None
+        sample = "Where does my sister live, and when did she move there?"
+        try:
+            ids = self.tokenizer(sample, truncation=True, max_length=self.max_length)
+            import torch
+
+            mine = encoder(torch.tensor(ids["input_ids"]))
+        except (RuntimeError, TypeError, ValueError):
+            return None
+        theirs = self._forward(self.model, [sample])[0]
+        return encoder if float(mine @ theirs) >= query_encoder.AGREEMENT else None
 
     def _try_bfloat16(self, force: bool) -> None:
         import copy
@@ -171,6 +190,11 @@ class _Runner:
     def __call__(self, texts: list[str]) -> np.ndarray:
         # The fast tokenizer is not re-entrant ("Already borrowed"): one call at a time.
         with self._lock:
+            if len(texts) == 1 and self.single is not None:
+                import torch
+
+                ids = self.tokenizer(texts[0], truncation=True, max_length=self.max_length)
+                return self.single(torch.tensor(ids["input_ids"]))[None, :]
             return self._forward(self.model, texts)
 
 

@@ -16,8 +16,8 @@ import numpy as np
 from app.atomic import write_bytes, write_text
 from app.memory.index import DenseIndex, IndexOptions
 
-FORMAT = 1
-_ARRAYS = ("ids", "vecs", "offsets", "centroids")
+FORMAT = 2  # 2: the short codes and their basis are saved too
+_ARRAYS = ("ids", "vecs", "offsets", "centroids", "basis", "codes")
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
@@ -42,6 +42,10 @@ def save(index: DenseIndex, folder: Path, fingerprint: dict[str, Any]) -> None:
             folder / "centroids.npy",
             centroids if centroids is not None else np.zeros((0, index.dim), np.float32),
         )
+        empty = np.zeros((0, 0), np.float32)
+        basis, codes = index._basis, index._codes
+        _save_array(folder / "basis.npy", basis if basis is not None else empty)
+        _save_array(folder / "codes.npy", codes if codes is not None else empty)
     write_text(meta, json.dumps({"format": FORMAT, "dim": index.dim, **fingerprint}))
 
 
@@ -64,9 +68,20 @@ def load(
     ids, vecs = arrays["ids"], arrays["vecs"]
     if vecs.shape != (len(ids), dim):
         return None
+    basis, codes = arrays["basis"], arrays["codes"]
+    coded = len(codes) > 0
+    if coded and (basis.shape[0] != dim or codes.shape != (len(ids), basis.shape[1])):
+        return None
     index = DenseIndex(dim, options)
     centroids = arrays["centroids"] if len(arrays["centroids"]) else None
-    index._install(ids.astype(np.int64), vecs.astype(np.float32), centroids, arrays["offsets"])
+    index._install(
+        ids.astype(np.int64),
+        vecs.astype(np.float32),
+        centroids,
+        arrays["offsets"],
+        basis.astype(np.float32) if coded else None,
+        codes.astype(np.float32) if coded else None,
+    )
     return index
 
 

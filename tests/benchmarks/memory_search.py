@@ -7,6 +7,11 @@ dense index is to exact search. Prints one JSON object.
   questions, with the query-vector cache emptied before each one (so every question is
   embedded). `*_cpu_ms`: CPU time of the searching thread (wall time on a shared machine also
   counts waiting for a core).
+- dense_cpu_ms_<n> / exact_cpu_ms_<n>: median CPU time of the dense index's own search and of
+  an exact scan of every vector, in the same run (their ratio holds on a busy machine);
+  embed_cpu_ms: median and p95 CPU time of embedding one question.
+- load_avg: the machine's 1-minute load average before and after (figures taken under load say
+  so).
 - recall_vs_exact_<n>: mean share of exact search's top 10 that the index's own top 10 holds.
 - nearest_cos_<n>: median and p99 cosine of a vector to its nearest other one (near-copies would
   show as values near 1), beside the same for real embeddings of distinct texts (`seeds`).
@@ -63,6 +68,18 @@ def overlap(index, qvecs) -> float:
     return round(float(np.mean(shares)), 4)
 
 
+def cpu_ms(fn, items) -> dict[str, float]:
+    times = []
+    for item in items:
+        c = time.thread_time()
+        fn(item)
+        times.append(time.thread_time() - c)
+    return {
+        "p50": round(float(np.percentile(times, 50)) * 1000, 2),
+        "p95": round(float(np.percentile(times, 95)) * 1000, 2),
+    }
+
+
 def fill_store(path: Path, texts: list[str], vecs: np.ndarray) -> float:
     """Rows written straight into the memories table (triggers keep FTS in step); seconds."""
     from app.store import Store
@@ -102,6 +119,7 @@ def main() -> int:
     from app.store import Store
 
     started = time.perf_counter()
+    load_before = round(os.getloadavg()[0], 2)
     embedder = Embedder(threads=1)
     embedder.embed(["warm up"])
     home = Path(os.environ["HEARTH_HOME"])
@@ -125,6 +143,7 @@ def main() -> int:
     queries = corpus.questions(args.queries, seed=7)
     assert len(set(queries)) == len(queries)
     qvecs = embedder.embed(queries)
+    out["embed_cpu_ms"] = cpu_ms(lambda q: embedder.embed([q]), queries)
     for label in args.sizes.split(","):
         n = SIZES[label]
         path = home / f"bench-{label}.db"
@@ -145,13 +164,19 @@ def main() -> int:
         got = timed(search, queries)
         for key, value in got.items():
             out[f"{key}_ms_{label}"] = value
-        out[f"recall_vs_exact_{label}"] = overlap(svc.dense.index(), qvecs)
+        index = svc.dense.index()
+        out[f"recall_vs_exact_{label}"] = overlap(index, qvecs)
+        out[f"dense_cpu_ms_{label}"] = cpu_ms(lambda v, i=index: i.search(v, 50), qvecs)["p50"]
+        out[f"exact_cpu_ms_{label}"] = cpu_ms(lambda v, i=index: i.exact_search(v, 50), qvecs)[
+            "p50"
+        ]
         svc.close()
         st.close()
         for leftover in home.glob(f"bench-{label}.db*"):
             leftover.unlink()
         shutil.rmtree(paths.index_dir(), ignore_errors=True)  # the next size builds its own
     out["queries"] = len(queries)
+    out["load_avg"] = {"before": load_before, "after": round(os.getloadavg()[0], 2)}
     out["embed_dtype"] = getattr(embedder._model, "dtype", "?")
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     out["seconds"] = round(time.perf_counter() - started, 1)

@@ -82,3 +82,41 @@ def test_a_corrupt_saved_index_is_rebuilt(memory: Any, embedder: Any) -> None:
     (memory.dense.folder / "vecs.npy").write_bytes(b"garbage")
     other = MemoryService(memory.store, None, embedder, use_model=False)
     assert other.search("hobby collecting", k=1)[0].text == "I collect vintage stamps"
+
+
+def _spread(n: int, seed: int) -> np.ndarray:
+    """Vectors whose variance falls off along their directions, as sentence embeddings' does."""
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((n, 64)) * np.arange(1, 65) ** -0.8
+    return (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_codes_choose_candidates_and_exact_scores_rank_them(
+    monkeypatch: Any, tmp_path: Any
+) -> None:
+    from app.memory import persist
+    from app.memory.index import IndexOptions
+
+    monkeypatch.setattr(index_mod, "CODES_MIN", 1000)
+    monkeypatch.setattr(index_mod, "IVF_MIN", 10**9)
+    data = _spread(6000, seed=0)
+    idx = DenseIndex(64, IndexOptions(code_dim=16, rerank=100))
+    idx.build(np.arange(6000), data)
+    assert idx.coded and not idx.clustered
+    queries = _spread(30, seed=1)
+    overlap = []
+    for q in queries:
+        ids, scores = idx.search(q, 10)
+        # Scores are exact cosines, whatever the codes lost.
+        assert np.allclose(scores, data[ids] @ q, atol=1e-5)
+        overlap.append(len(set(ids.tolist()) & set(idx.exact_search(q, 10)[0].tolist())) / 10)
+    assert np.mean(overlap) >= 0.95
+    best = int(idx.search(queries[0], 1)[0][0])
+    idx.remove([best])
+    assert best not in idx.search(queries[0], 10)[0].tolist()
+    # The codes travel with the saved index.
+    persist.save(idx, tmp_path, {"generation": 1})
+    loaded = persist.load(tmp_path, {"generation": 1}, idx.options)
+    assert loaded is not None and loaded.coded
+    for q in queries[:5]:
+        assert loaded.search(q, 10)[0].tolist() == idx.search(q, 10)[0].tolist()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,8 @@ class DenseStore:
         self._lock = threading.RLock()
         self._dirty = False
         self._speakers: tuple[int, set[str]] = (-1, set())
+        self._loading: Future[DenseIndex] | None = None
+        self._lock_loading = threading.Lock()
 
     def speakers(self) -> set[str]:
         """Names that start imported dialog turns ("Caroline: ..."), cached per generation."""
@@ -65,6 +69,30 @@ class DenseStore:
             index.generation = gen
             self._index = index
             return index
+
+    def index_within(self, seconds: float) -> DenseIndex | None:
+        """The current index if it is ready within `seconds`; else None while it loads or
+        rebuilds in the background (a large collection's rebuild takes minutes)."""
+        current = self._index
+        if current is not None and current.generation == generation(self.store):
+            return current
+        with self._lock_loading:
+            if self._loading is None or self._loading.done():
+                future: Future[DenseIndex] = Future()
+
+                def run() -> None:
+                    try:
+                        future.set_result(self.index())
+                    except BaseException as exc:  # handed to whoever waits on it
+                        future.set_exception(exc)
+
+                self._loading = future
+                threading.Thread(target=run, name="memory-index", daemon=True).start()
+            loading = self._loading
+        try:
+            return loading.result(timeout=seconds)
+        except FutureTimeout:
+            return None
 
     def rebuild(self, gen: int | None = None) -> DenseIndex:
         """Build from SQLite, save it, and use it."""

@@ -37,6 +37,7 @@ RECALL_CANDIDATES = 6  # searched for each question
 RECALL_MAX = 3  # put in the prompt at most: a small model answers from the first that fits
 RECALL_MARGIN = 0.15  # and only those this close to the best match's cosine
 RECALL_TEXT_ONLY = 2  # while the embedder loads, full text alone is less sure: fewer
+RECALL_INDEX_WAIT = 0.25  # seconds a reply waits for the dense index before full text alone
 
 
 def relevant(hits: list[SearchHit], cosines: dict[int, float]) -> list[SearchHit]:
@@ -229,6 +230,9 @@ class MemoryService:
         if not self.embedder.loaded:
             # The first reply never waits for the embedder: full text alone until it is ready.
             self.embedder.load_async()
+            return self._remember(self._text_only(query))
+        if self.dense.index_within(RECALL_INDEX_WAIT) is None:
+            # Nor for the dense index: loading a large one, or rebuilding it, takes a while.
             return self._remember(self._text_only(query))
         hits = self.search(query, k=RECALL_CANDIDATES, options=SearchOptions(window=0))
         if not hits:

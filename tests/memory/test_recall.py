@@ -80,3 +80,35 @@ def test_a_named_day_finds_what_was_said_that_day(memory: Any) -> None:
     assert memory.search("What did I tell you on 2 October 2023?", k=1)[0].text == (
         "I repainted the kitchen"
     )
+
+
+def test_recall_uses_full_text_while_the_index_loads(
+    memory: Any, store: Any, embedder: Any
+) -> None:
+    _fill(memory)
+    memory.flush_index()
+    cold = MemoryService(store, None, embedder, use_model=False)
+    # Fault injection: the saved index takes as long to load as a large one does.
+    loaded = threading.Event()
+    slow_index = cold.dense.index
+
+    def stuck() -> Any:
+        loaded.wait(300)
+        return slow_index()
+
+    cold.dense.index = stuck  # type: ignore[method-assign]
+    got: list[Any] = []
+    try:
+        worker = threading.Thread(target=lambda: got.append(cold.recall("Which hospital?")))
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), "recall waited for the dense index"
+        assert [m.text for m in got[0]] == ["I work as a nurse at Erasmus Hospital"]
+    finally:
+        loaded.set()
+    cold.dense.index()  # in, whatever the machine's load
+    # Once the index is in, recall is by meaning again.
+    assert [m.text for m in cold.recall("what is my pet like?")][:1] == [
+        "My dog Biscuit is a beagle"
+    ]
+    cold.close()

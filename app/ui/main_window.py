@@ -140,6 +140,9 @@ class MainWindow(QMainWindow):
             app = QApplication.instance()
             if isinstance(app, QApplication):
                 apply_theme(app, core.settings.theme)
+            # Code blocks take their colours when drawn: the open conversation is drawn again.
+            if self.conversation_id is not None and not self.generating:
+                self.open_conversation(self.conversation_id, reload=True)
         self.status.showMessage("Settings saved" if changed else "No settings changed", 4000)
 
     def open_search(self) -> None:

@@ -66,10 +66,13 @@ class Memory:
 
 
 def from_row(row: sqlite3.Row) -> Memory:
-    try:
-        source_ids = [str(s) for s in json.loads(row["source_ids"] or "[]")]
-    except ValueError:
-        source_ids = []
+    raw = row["source_ids"]
+    source_ids: list[str] = []
+    if raw and raw != "[]":  # most memories have none: a search reads a hundred rows
+        try:
+            source_ids = [str(s) for s in json.loads(raw)]
+        except ValueError:
+            source_ids = []
     return Memory(
         id=int(row["id"]),
         text=row["text"],

@@ -75,12 +75,25 @@ def _export(args: argparse.Namespace) -> int:
     from app.privacy.export import export_all
 
     with open_store() as store:
-        result = export_all(store, args.path)
+        result = export_all(store, args.path, progress=None if args.json else _progress("exported"))
     if args.json:
         print_json({"path": str(result.path), "counts": result.counts, "bytes": result.size_bytes})
     else:
         print(f"exported {result.entries} entries to {result.path}")
     return 0
+
+
+def _progress(verb: str) -> Any:
+    """Progress on stderr (stdout keeps the result): about every tenth of the way."""
+    shown = [-1]
+
+    def show(done: int, total: int, what: str) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            print(f"{verb} {done}/{total}: {what}", file=sys.stderr, flush=True)
+
+    return show
 
 
 def _ask(prompt: str, expected: str) -> None:
@@ -116,7 +129,7 @@ def _wipe(args: argparse.Namespace) -> int:
         print("setting, log and export Hearth holds. It cannot be undone.")
         _ask(f'Type "{WIPE_CONFIRMATION}" to go on: ', WIPE_CONFIRMATION)
     with open_store() as store:
-        results = wipe(store, confirmation)
+        results = wipe(store, confirmation, progress=_progress("wiping"))
     print(f"wiped: {sum(r.rows for r in results)} rows, {sum(r.files for r in results)} files")
     return 0
 

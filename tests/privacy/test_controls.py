@@ -204,6 +204,8 @@ def test_command_line_export_delete_and_wipe(
     from app.cli import main
 
     assert main(["privacy", "export", str(tmp_path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("exported 0/") and err[-1].endswith(": done") and len(err) >= 10
     (zipped,) = tmp_path.glob("hearth-export-*.zip")
     assert verify(zipped)["counts"]["feedback"] == session.feedback
     with open(os.devnull) as nobody:  # not a terminal: nobody to ask
@@ -214,4 +216,5 @@ def test_command_line_export_delete_and_wipe(
     assert main(["privacy", "delete", "nonsense", "--yes"]) == 2
     assert "error: no category 'nonsense'" in capsys.readouterr().err
     assert main(["privacy", "wipe", "--yes"]) == 0
+    assert "wiping 0/" in capsys.readouterr().err
     assert scan(paths.data_dir().parent, (FEEDBACK, CHAT)) == {}

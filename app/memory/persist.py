@@ -33,7 +33,8 @@ def save(index: DenseIndex, folder: Path, fingerprint: dict[str, Any]) -> None:
     if meta.exists():
         meta.unlink()
     with index._lock:
-        index.compact()
+        if index._tail_ids or index._removed:
+            index.compact()  # not after a fresh build: at 1M that would cluster twice
         _save_array(folder / "ids.npy", index._ids)
         _save_array(folder / "vecs.npy", index._vecs)
         _save_array(folder / "offsets.npy", index._offsets)

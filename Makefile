@@ -85,3 +85,10 @@ install-test:
 .PHONY: reliability
 reliability: setup
 	QT_QPA_PLATFORM=offscreen $(PY) tests/reliability/kill_test.py --rounds 100
+
+# Soak: 1,000 turns in the window (offscreen) with memory on and an adapter active; one JSON
+# object (RSS, open files, threads, SQLite connections, decode speed at start and end). Hours on
+# 2 busy cores: the model extracts memories after every turn.
+.PHONY: soak
+soak: setup
+	QT_QPA_PLATFORM=offscreen $(PY) tests/reliability/soak.py --turns 1000 --report-every 50

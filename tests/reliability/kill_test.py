@@ -2,17 +2,21 @@
 
 The child streams answers from the real model, imports feedback, imports, activates and rolls
 back adapters and merges them, exports everything and starts trainings, printing an
-acknowledgement after each thing it has been told is saved. After each kill the next start (a
-real core) must find: every acknowledged message with its text, `PRAGMA integrity_check` ok,
-imports whole or absent, every acknowledged export readable, the active adapter and every stored
-adapter file loadable, and no process of the killed app left (a training process dies with it).
-Prints one JSON object: rounds, lost, corrupt, unloadable_adapters, orphans (and temp_files).
+acknowledgement after each thing it has been told is saved. One round in three it also imports
+memories (JSONL, with the real embedder) and forgets some, saving the vector index now and
+then. After each kill the next start (a real core) must find: every acknowledged message with
+its text, `PRAGMA integrity_check` ok, imports whole or absent, every acknowledged export
+readable, the active adapter and every stored adapter file loadable, the memory vector index
+(loaded from disk, or rebuilt when stale) holding exactly the database's memories and vectors
+with no forgotten one, and no process of the killed app left (a training process dies with it).
+Prints one JSON object: rounds, lost, corrupt, unloadable_adapters, orphans, index_mismatch
+(and temp_files).
 
     python tests/reliability/kill_test.py --rounds 100      (make reliability)
 
-Not covered here (each costs tens of seconds per round): a training that gets as far as its
-export, memory imports and the vector index. `temp_files` counts interrupted writes' leftovers,
-which the next start removes once they are 10 minutes old (another process may be writing).
+Not covered here (it costs minutes per round): a training that gets as far as its export.
+`temp_files` counts interrupted writes' leftovers, which the next start removes once they are
+10 minutes old (another process may be writing).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ if str(ROOT) not in sys.path:  # run as a script: the app and the test helpers i
     sys.path.insert(0, str(ROOT))
 DATA = ROOT / "tests" / "adapters" / "data" / "ahoy_style.jsonl"
 PROMPTS = ["Say hello.", "Name a fruit.", "What is two plus two?", "Tell me a colour."]
+MEMORY_RECORDS = 40  # one import is one transaction (imports commit every 256 records)
 
 
 def digest(text: str) -> str:
@@ -48,7 +53,39 @@ def ack(kind: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-def worker(skills: list[str], seed: int) -> None:
+def memory_file(folder: Path) -> Path:
+    path = folder / "memories.jsonl"
+    lines = [
+        json.dumps({"text": f"Fact {i}: the blue kettle is on shelf {i}."})
+        for i in range(MEMORY_RECORDS)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def memory_action(core: Any, rng: random.Random, records: Path) -> None:
+    """Import memories, or forget one imported memory; save the vector index now and then."""
+    from app.jsonl import read_jsonl
+    from app.memory import importer
+
+    memory = core.memory
+    rows = core.store.query("SELECT id, batch FROM memories WHERE source_type = 'import'")
+    if rows and rng.random() < 0.4:
+        row = rng.choice(rows)
+        ack("forgetting", id=row["id"], batch=row["batch"])  # before: it may be gone unacked
+        memory.forget(row["id"])
+        ack("forgot", id=row["id"])
+    else:
+        batch = f"import:{records.name}:{time.time():.6f}"
+        summary = importer.ImportSummary()
+        items = importer.records_to_memories(read_jsonl(records), batch, summary)
+        importer.run_import(memory, items, summary)
+        ack("memories", batch=batch)
+    if rng.random() < 0.5:
+        memory.flush_index()
+
+
+def worker(skills: list[str], seed: int, memory: bool = False) -> None:
     """The app at work, until it is killed."""
     from app import paths
     from app.adapters.consolidate import merge_versions
@@ -62,12 +99,27 @@ def worker(skills: list[str], seed: int) -> None:
     core.engine.wait_loaded()
     service = core.adapters
     rng = random.Random(seed)
+    actions = [
+        "chat",
+        "chat",
+        "chat",
+        "feedback",
+        "adapter",
+        "merge",
+        "rollback",
+        "export",
+        "train",
+    ]
+    if memory:  # the embedder loads before the clock starts: the round is about the writes
+        core.memory.embedder.embed(["warm up"])
+        records = memory_file(paths.home() or Path("."))
+        actions += ["memory"] * 4
     ack("ready")
     while True:
-        action = rng.choice(
-            ["chat", "chat", "chat", "feedback", "adapter", "merge", "rollback", "export", "train"]
-        )
-        if action == "chat":
+        action = rng.choice(actions)
+        if action == "memory":
+            memory_action(core, rng, records)
+        elif action == "chat":
             convs = core.conversations.list()
             conv = rng.choice(convs).id if convs and rng.random() < 0.7 else None
             for event in core.assistant.send(conv, rng.choice(PROMPTS)):
@@ -139,6 +191,7 @@ def check(home: Path, acked: list[dict[str, Any]]) -> dict[str, int]:
     from app.core import Core
 
     figures = {"lost": 0, "corrupt": 0, "unloadable_adapters": 0, "orphans": 0}
+    figures["index_mismatch"] = 0
     db = home / "data" / "hearth.db"
     if db.exists():
         conn = sqlite3.connect(db)
@@ -170,6 +223,8 @@ def check(home: Path, acked: list[dict[str, Any]]) -> dict[str, int]:
         active = service.versions.active()
         if active is not None and (active.path is None or not Path(active.path).is_file()):
             figures["unloadable_adapters"] += 1
+        figures["lost"] += _memories_lost(core, acked)
+        figures["index_mismatch"] += _index_mismatch(core)
         for item in acked:
             if item["ack"] == "export":
                 try:
@@ -184,6 +239,46 @@ def check(home: Path, acked: list[dict[str, Any]]) -> dict[str, int]:
     return figures
 
 
+def _memories_lost(core: Any, acked: list[dict[str, Any]]) -> int:
+    """Each import whole (less what was forgotten) or absent; acknowledged ones present; an
+    acknowledged forget done."""
+    rows = core.store.query(
+        "SELECT batch, count(*) AS n FROM memories WHERE source_type = 'import' GROUP BY batch"
+    )
+    present = {row["batch"]: row["n"] for row in rows}
+    forgetting: dict[str, int] = {}
+    for item in acked:
+        if item["ack"] == "forgetting":
+            forgetting[item["batch"]] = forgetting.get(item["batch"], 0) + 1
+    lost = 0
+    for batch, count in present.items():  # half an import, or more than one
+        if not MEMORY_RECORDS - forgetting.get(batch, 0) <= count <= MEMORY_RECORDS:
+            lost += 1
+    for item in acked:
+        if item["ack"] == "memories" and item["batch"] not in present:
+            lost += MEMORY_RECORDS - forgetting.get(item["batch"], 0) > 0
+        if item["ack"] == "forgot" and core.store.scalar(
+            "SELECT count(*) FROM memories WHERE id = ?", (item["id"],)
+        ):
+            lost += 1  # forgotten and still there: a promise broken too
+    return lost
+
+
+def _index_mismatch(core: Any) -> int:
+    """The vector index the next start uses (loaded, or rebuilt when stale) against SQLite."""
+    import numpy as np
+
+    from app import paths
+    from app.memory.dense import DenseStore, load_vectors
+
+    ids, vecs = DenseStore(core.store, paths.index_dir()).index().contents()
+    db_ids, db_vecs = load_vectors(core.store)
+    if sorted(ids.tolist()) != sorted(db_ids.tolist()):
+        return 1
+    mine, theirs = np.argsort(ids), np.argsort(db_ids)
+    return 0 if np.allclose(vecs[mine], db_vecs[theirs], atol=1e-6) else 1
+
+
 def run(rounds: int, seed: int = 0, max_wait_s: float = 6.0) -> dict[str, Any]:
     """`rounds` kills in the current HEARTH_HOME (it must be a scratch folder)."""
     from app import paths
@@ -196,11 +291,15 @@ def run(rounds: int, seed: int = 0, max_wait_s: float = 6.0) -> dict[str, Any]:
     skills = _skills(home / "skills")
     rng = random.Random(seed)
     totals = {"rounds": 0, "lost": 0, "corrupt": 0, "unloadable_adapters": 0, "orphans": 0}
+    totals["index_mismatch"] = 0
     acked: list[dict[str, Any]] = []
     env = dict(os.environ, HEARTH_THREADS="1", PYTHONPATH=str(ROOT))
     for number in range(rounds):
+        worker_args = ["--worker", "--seed", str(seed * 1000 + number)]
+        if number % 3 == 0:
+            worker_args.append("--memory")
         child = subprocess.Popen(
-            [sys.executable, __file__, "--worker", "--seed", str(seed * 1000 + number), *skills],
+            [sys.executable, __file__, *worker_args, *skills],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -231,10 +330,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="worker: memory imports too")
     parser.add_argument("skills", nargs="*")
     args = parser.parse_args()
     if args.worker:
-        worker(args.skills, args.seed)
+        worker(args.skills, args.seed, args.memory)
         return 0
     if os.environ.get("HEARTH_HOME") is None:
         import tempfile
@@ -243,6 +343,7 @@ def main() -> int:
     result = run(args.rounds, args.seed)
     print(json.dumps(result))
     bad = result["lost"] + result["corrupt"] + result["unloadable_adapters"] + result["orphans"]
+    bad += result["index_mismatch"]
     return 1 if bad else 0
 
 

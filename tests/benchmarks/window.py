@@ -13,6 +13,8 @@ how fast a long conversation opens.
   in the background, after the chat model is up. `max_stall_own_ms` and `stall_own_ms` leave
   out of each gap the time the GUI thread was ready but waited for a free core (Linux
   schedstat): on a machine shared with other work, that part is theirs, not the window's.
+  `stall_idle_ms`: the same timer for `--idle-s` seconds while the window does nothing (the
+  machine's own noise, measured in the same run; not part of `max_stall_ms`).
 - `open_s`: opening a stored conversation of 1,000 messages with code blocks, until its newest
   messages are in the window (it opens on the newest 40; older ones come on scrolling up, and
   `load_all_earlier_s` is the time to bring in all the rest). Target <= 0.5.
@@ -110,6 +112,13 @@ def wait(app: object, condition: object, timeout: float = 600) -> None:
         time.sleep(0.001)
         if time.perf_counter() > deadline:
             raise TimeoutError("the window did not finish in time")
+
+
+def _idle(app: object, seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.001)
 
 
 def window_stream(app: object, window: object, tokens: int) -> float:
@@ -233,6 +242,7 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=4)
     parser.add_argument("--merge", type=int, default=1, help="0 skips the merge")
     parser.add_argument("--stacks", type=Path, default=None)
+    parser.add_argument("--idle-s", type=float, default=20.0)
     args = parser.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -266,6 +276,9 @@ def main() -> None:
     raw.close()
 
     trained = merged = ""
+    if args.idle_s:  # the machine's own noise: the same timer while the window does nothing
+        with meter("idle"):
+            _idle(app, args.idle_s)
     if args.notes:
         notes_import(app, window, meter, args.notes)
     if args.train_steps:
@@ -293,7 +306,7 @@ def main() -> None:
     all_s = time.perf_counter() - started
     window.shutdown()
 
-    stalls = {k: v for k, v in meter.record.items() if k != "embedder_load"}
+    stalls = {k: v for k, v in meter.record.items() if k not in ("embedder_load", "idle")}
 
     def stall(name: str) -> float | None:
         return meter.record[name][0] if name in meter.record else None
@@ -319,6 +332,7 @@ def main() -> None:
                 "stall_merge_ms": stall("merge"),
                 "merge_outcome": merged,
                 "stall_embedder_load_ms": stall("embedder_load"),
+                "stall_idle_ms": stall("idle"),
                 # the same stalls without the time the GUI thread waited for a free core
                 "max_stall_own_ms": max(own for _worst, own in stalls.values()),
                 "stall_own_ms": {k: own for k, (_worst, own) in meter.record.items()},

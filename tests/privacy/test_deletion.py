@@ -75,8 +75,20 @@ def test_deleting_feedback_and_a_memory_leaves_none_of_their_words(
     assert NOTED.lower() not in _fts_terms(core.store.path, "memories_fts")
 
 
+@pytest.fixture
+def window(qtbot: Any, session: Session) -> Iterator[Any]:
+    """The main window on the session's home, held until teardown (as tests/ui does): a
+    window dropped when the test returns is deleted under pytest-qt's event processing."""
+    from app.ui.main_window import MainWindow
+
+    opened = MainWindow(open_core=False)
+    qtbot.addWidget(opened)
+    yield opened
+    opened.shutdown()
+
+
 def test_deleting_from_the_sidebar_leaves_none_of_its_words(
-    qtbot: Any, session: Session, hearth_home: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: Any, window: Any, hearth_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The window's own path: Delete in the sidebar, the undo time runs out, the task deletes."""
     import app.ui.main_window as main_window
@@ -89,16 +101,12 @@ def test_deleting_from_the_sidebar_leaves_none_of_its_words(
         for i in range(3):
             chats.add_message(cid, "user", f"My secret word is {TALKED}, said {i} times.")
     monkeypatch.setattr(main_window, "UNDO_DELETE_MS", 300)
-    window = main_window.MainWindow(open_core=True)
-    qtbot.addWidget(window)
     window.show()
-    try:
-        qtbot.waitUntil(lambda: window.session.state in ("ready", "error"), timeout=120_000)
-        qtbot.waitUntil(lambda: cid in window.sidebar.ids(), timeout=10_000)
-        window.sidebar.select(cid)
-        assert scan(hearth_home, (TALKED,))
-        window.sidebar.delete_current()
-        qtbot.waitUntil(lambda: scan(hearth_home, (TALKED,)) == {}, timeout=30_000)
-        assert window.session.core.conversations.get(cid) is None
-    finally:
-        window.shutdown()
+    window.session.open()
+    qtbot.waitUntil(lambda: window.session.state in ("ready", "error"), timeout=120_000)
+    qtbot.waitUntil(lambda: cid in window.sidebar.ids(), timeout=10_000)
+    window.sidebar.select(cid)
+    assert scan(hearth_home, (TALKED,))
+    window.sidebar.delete_current()
+    qtbot.waitUntil(lambda: scan(hearth_home, (TALKED,)) == {}, timeout=30_000)
+    assert window.session.core.conversations.get(cid) is None

@@ -170,35 +170,45 @@ def test_a_server_of_the_users_own_is_named_as_the_one_exception(qtbot: Any, pag
         guard.disallow_all()
 
 
-def test_the_page_says_what_leaves_and_switches_back_to_fully_local(
-    qtbot: Any, hearth_home: Path
-) -> None:
-    """A server the user chose is named as what leaves; one click makes Hearth fully local
-    again (the local model answers, the guard lets no server through)."""
+@pytest.fixture
+def desk_page(qtbot: Any, hearth_home: Path) -> Iterator[Any]:
+    """The page over a core whose user chose a server of their own ("desk"). Held here and
+    torn down here, as `page` is: a page dropped when the test returns was deleted under
+    pytest-qt's event processing and crashed the run (segfault) in about half the runs."""
     from app.core import Core
     from app.llm.servers import Servers
-    from app.privacy import guard
     from app.ui.privacy_page import PrivacyPage
 
     core = Core.open(load_model=False)
-    try:
-        Servers(core.store).add("desk", "http://127.0.0.1:9")
-        Servers(core.store).use("desk")
-        widget = PrivacyPage(core)
-        qtbot.addWidget(widget)
-        widget.show()
-        qtbot.waitUntil(lambda: bool(widget.state), timeout=WAIT_MS)
-        assert "What leaves this computer:" in widget.leaves.text()
-        assert "recalled memories and preferences, to desk" in widget.leaves.text()
-        assert widget.local_button.isVisible()
+    Servers(core.store).add("desk", "http://127.0.0.1:9")
+    Servers(core.store).use("desk")
+    widget = PrivacyPage(core)
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitUntil(lambda: bool(widget.state), timeout=WAIT_MS)
+    yield widget
+    widget.close()
+    widget.tasks.shutdown()
+    core.close()
 
-        widget.local_button.click()
-        qtbot.waitUntil(lambda: not widget.local_button.isVisible(), timeout=WAIT_MS)
-        assert "Nothing leaves this computer" in widget.leaves.text()
-        assert Servers(core.store).active() is None
-        assert core.assistant.engine is core.engine
-        assert guard.allowed_hosts() == set()
-        widget.close()
-        widget.tasks.shutdown()
-    finally:
-        core.close()
+
+def test_the_page_says_what_leaves_and_switches_back_to_fully_local(
+    qtbot: Any, desk_page: Any
+) -> None:
+    """A server the user chose is named as what leaves; one click makes Hearth fully local
+    again (the local model answers, the guard lets no server through)."""
+    from app.llm.servers import Servers
+    from app.privacy import guard
+
+    widget, core = desk_page, desk_page.core
+    assert "What leaves this computer:" in widget.leaves.text()
+    assert "recalled memories and preferences, to desk" in widget.leaves.text()
+    assert widget.local_button.isVisible()
+
+    widget.local_button.click()
+    qtbot.waitUntil(lambda: not widget.local_button.isVisible(), timeout=WAIT_MS)
+    _idle(qtbot, widget)
+    assert "Nothing leaves this computer" in widget.leaves.text()
+    assert Servers(core.store).active() is None
+    assert core.assistant.engine is core.engine
+    assert guard.allowed_hosts() == set()

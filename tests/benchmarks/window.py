@@ -29,6 +29,7 @@ import argparse
 import faulthandler
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -165,6 +166,7 @@ def notes_import(app: object, window: object, meter: StallMeter, count: int) -> 
         listed = f"{count} memories"
         wait(app, lambda: page.import_button.isEnabled() and page.count_label.text() == listed, 1e4)
     page.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 class _SmallTraining:

@@ -23,10 +23,25 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     continue
                 try:
                     obj = json.loads(line)
+                    # half of a UTF-16 pair ("\\ud800") is valid JSON that SQLite cannot store
+                    half_pair = "\\u" in line and _has_lone_surrogate(obj)
                 except json.JSONDecodeError as exc:
                     raise HearthError(f"{path.name}, line {number}: not JSON ({exc.msg})") from exc
+                except (ValueError, RecursionError) as exc:  # a huge number, deep nesting
+                    raise HearthError(f"{path.name}, line {number}: not usable JSON") from exc
                 if not isinstance(obj, dict):
                     raise HearthError(f"{path.name}, line {number}: expected a JSON object")
+                if half_pair:
+                    raise HearthError(f"{path.name}, line {number}: a \\u escape is half a pair")
                 yield number, obj
     except (OSError, UnicodeDecodeError) as exc:
         raise HearthError(f"cannot read {path}: {exc}") from exc
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    """True when a string anywhere in `obj` holds half of a UTF-16 pair ("\\ud800")."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -116,6 +116,6 @@ def manifest_path_for(path: Path) -> Path:
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(manifest_path_for(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # ValueError: bad JSON or UTF-8
         return {}
     return data if isinstance(data, dict) else {}

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from app.atomic import fsync_dir
 from app.errors import AdapterError, ModelError
+from app.llm.gguf_header import GGUFFormatError, read_header
 
 FloatArray = npt.NDArray[np.float32]
 LORA_A, LORA_B = ".lora_a", ".lora_b"
@@ -149,7 +150,12 @@ def read_lora(path: Path, base: BaseModelInfo | None = None) -> LoraAdapter:
             f"the model is '{base.architecture}'"
         )
     alpha_field = reader.get_field("adapter.lora.alpha")
-    alpha = float(alpha_field.contents()) if alpha_field is not None else 0.0
+    try:
+        alpha = float(alpha_field.contents()) if alpha_field is not None else 0.0
+    except (TypeError, ValueError) as exc:  # a string or an array where a number belongs
+        raise AdapterError(f"{path.name}: its LoRA alpha is not a number") from exc
+    if not math.isfinite(alpha):
+        raise AdapterError(f"{path.name}: its LoRA alpha is not a finite number")
     size = path.stat().st_size
     halves: dict[str, dict[str, FloatArray]] = {}
     for tensor in reader.tensors:
@@ -167,8 +173,7 @@ def read_lora(path: Path, base: BaseModelInfo | None = None) -> LoraAdapter:
     tensors = _pair_and_check(path.name, halves, base)
     if not tensors:
         raise AdapterError(f"{path.name} holds no LoRA tensors")
-    meta_field = reader.get_field(_META_KEY)
-    metadata: dict[str, Any] = json.loads(meta_field.contents()) if meta_field else {}
+    metadata = _metadata(path.name, reader.get_field(_META_KEY))
     rank = max(a.shape[0] for a, _ in tensors.values())
     return LoraAdapter(arch, alpha, rank, tensors, metadata)
 
@@ -211,9 +216,29 @@ def _open_reader(path: Path, error: type[Exception], what: str) -> Any:
     if magic != _GGUF_MAGIC:
         raise error(f"{path.name} is not a GGUF file")
     try:
+        # The fast bounds-checked reader first: gguf's loops forever over an array whose
+        # count runs past the end of the file.
+        read_header(path)
+    except GGUFFormatError as exc:
+        raise error(f"{path.name} is truncated or corrupt: {exc}") from exc
+    try:
         return gguf.GGUFReader(path, "r")
-    except (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError) as exc:
+    # ValueError covers UnicodeDecodeError; RecursionError: arrays nested in arrays
+    except (ValueError, IndexError, KeyError, OverflowError, RecursionError) as exc:
         raise error(f"{path.name} is truncated or corrupt: it cannot be read as GGUF") from exc
+
+
+def _metadata(file: str, meta_field: Any) -> dict[str, Any]:
+    """Hearth's own JSON metadata (name, lineage); a damaged one is a damaged file."""
+    if meta_field is None:
+        return {}
+    try:
+        metadata = json.loads(meta_field.contents())
+    except (TypeError, ValueError, RecursionError) as exc:  # ValueError: bad UTF-8 or JSON
+        raise AdapterError(f"{file}: its Hearth metadata is damaged") from exc
+    if not isinstance(metadata, dict):
+        raise AdapterError(f"{file}: its Hearth metadata is damaged")
+    return metadata
 
 
 def _field_str(reader: Any, key: str) -> str:

@@ -75,8 +75,9 @@ class AdapterService:
 
         base = self.base_model()
         read_lora(Path(path), base_model_info(base.path))
-        expected = export.read_manifest(Path(path)).get("base", {}).get("sha256")
-        if expected and expected != base.sha256:
+        recorded = export.read_manifest(Path(path)).get("base")
+        expected = recorded.get("sha256") if isinstance(recorded, dict) else None
+        if isinstance(expected, str) and expected and expected != base.sha256:
             raise AdapterError(
                 f"{Path(path).name} was trained for another base model (sha256 {expected[:12]}…,"
                 f" the model in use is {base.sha256[:12]}…)"

@@ -22,6 +22,7 @@ _BLOCKS = {
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
             10: "<Q", 11: "<q", 12: "<d"}  # fmt: skip
 _STRING, _ARRAY = 8, 9
+_MAX_NESTING = 8
 
 
 class GGUFFormatError(ValueError):
@@ -70,17 +71,21 @@ class _Cursor:
         self.pos += length
         return raw.decode("utf-8", "replace")
 
-    def value(self, kind: int, keep_arrays: bool) -> Any:
+    def value(self, kind: int, keep_arrays: bool, depth: int = 0) -> Any:
         if kind in _SCALARS:
             return self.take(_SCALARS[kind])
         if kind == _STRING:
             return self.string()
         if kind == _ARRAY:
             item, count = self.take("<I"), self.take("<Q")
+            if depth >= _MAX_NESTING:  # arrays of arrays: a crafted file must not recurse away
+                raise GGUFFormatError("the header is damaged (arrays nested too deeply)")
             if item in _SCALARS and not keep_arrays:
                 self.pos += struct.calcsize(_SCALARS[item]) * count  # skipped, not read
+                if self.pos > len(self.buf):
+                    raise GGUFFormatError("the header ends early (truncated file)")
                 return f"<array of {count}>"
-            values = [self.value(item, keep_arrays) for _ in range(count)]
+            values = [self.value(item, keep_arrays, depth + 1) for _ in range(count)]
             return values if keep_arrays else f"<array of {count}>"
         raise GGUFFormatError(f"unknown metadata type {kind}")
 
@@ -112,7 +117,9 @@ def read_header(path: Path, *, keep_arrays: bool = False) -> GGUFHeader:
                 dims = tuple(cur.take("<Q") for _ in range(cur.take("<I")))
                 kind, offset = cur.take("<I"), cur.take("<Q")
                 header.tensors.append(TensorInfo(name, dims, kind, offset, _n_bytes(dims, kind)))
-            align = int(metadata.get("general.alignment", 32))
+            align = metadata.get("general.alignment", 32)
+            if not isinstance(align, int) or isinstance(align, bool) or not 0 < align <= 1 << 20:
+                raise GGUFFormatError(f"the header is damaged (alignment {align!r})")
             header.data_start = (cur.pos + align - 1) // align * align
     end = max((header.data_start + t.offset + t.n_bytes for t in header.tensors), default=0)
     if end > size:

@@ -49,11 +49,13 @@ def iso_time(value: object) -> str | None:
         return None
     try:
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        when = when.astimezone(UTC)
+    except (ValueError, OverflowError):  # year 1 or 9999 moved past the calendar's end
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat, not strftime: strftime writes year 999 as '999', which sorts after '2020'
+    return when.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def records_to_memories(

@@ -321,6 +321,8 @@ def run(rounds: int, seed: int = 0, max_wait_s: float = 6.0) -> dict[str, Any]:
         totals["rounds"] += 1
     totals["acknowledged"] = len(acked)
     totals["trainings_killed"] = sum(1 for item in acked if item["ack"] == "training")
+    totals["memory_imports"] = sum(1 for item in acked if item["ack"] == "memories")
+    totals["memories_forgotten"] = sum(1 for item in acked if item["ack"] == "forgot")
     totals["temp_files"] = sum(1 for _ in home.rglob(".*.tmp"))
     return totals
 

@@ -20,6 +20,7 @@ from app.store import Store
 log = logging.getLogger(__name__)
 
 ACTIVE = "superseded_by IS NULL AND embedding IS NOT NULL"
+SMALL_INDEX = 20_000  # memories an index holds that it loads or builds in well under a second
 
 
 def generation(store: Store) -> int:
@@ -76,6 +77,8 @@ class DenseStore:
         current = self._index
         if current is not None and current.generation == generation(self.store):
             return current
+        if self._small():
+            return self.index()  # built in moments: the wait is worth its meaning-based recall
         with self._lock_loading:
             if self._loading is None or self._loading.done():
                 future: Future[DenseIndex] = Future()
@@ -93,6 +96,12 @@ class DenseStore:
             return loading.result(timeout=seconds)
         except FutureTimeout:
             return None
+
+    def _small(self) -> bool:
+        rows = self.store.scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM memories LIMIT ?)", (SMALL_INDEX + 1,)
+        )
+        return int(rows or 0) <= SMALL_INDEX
 
     def rebuild(self, gen: int | None = None) -> DenseIndex:
         """Build from SQLite, save it, and use it."""

@@ -83,12 +83,16 @@ def test_a_named_day_finds_what_was_said_that_day(memory: Any) -> None:
 
 
 def test_recall_uses_full_text_while_the_index_loads(
-    memory: Any, store: Any, embedder: Any
+    memory: Any, store: Any, embedder: Any, monkeypatch: Any
 ) -> None:
+    from app.memory import dense
+
     _fill(memory)
     memory.flush_index()
     cold = MemoryService(store, None, embedder, use_model=False)
-    # Fault injection: the saved index takes as long to load as a large one does.
+    # Fault injection: a collection counted as large, whose index takes as long to load as a
+    # large one does. (A small one is waited for: it is in within moments.)
+    monkeypatch.setattr(dense, "SMALL_INDEX", 1)
     loaded = threading.Event()
     slow_index = cold.dense.index
 

@@ -56,10 +56,11 @@ def figures() -> dict[str, int]:
             continue
         sqlite += target.endswith(".db")
         sqlite_files += target.endswith((".db", ".db-wal", ".db-shm"))
-    status = Path("/proc/self/status").read_text()
-    rss_kb = int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     return {
-        "rss_mb": rss_kb // 1024,
+        "rss_mb": int(status["VmRSS"].split()[0]) // 1024,
+        # the process's own memory: the model's mapped file pages come and go with the page cache
+        "rss_anon_mb": int(status.get("RssAnon", "0 kB").split()[0]) // 1024,
         "open_files": len(fds),
         "threads": len(os.listdir("/proc/self/task")),
         "python_threads": threading.active_count(),
@@ -185,6 +186,8 @@ def run(
         "rss_mb_start": start["rss_mb"],
         "rss_mb_end": end["rss_mb"],
         "rss_growth": round(end["rss_mb"] / start["rss_mb"] - 1, 4),
+        "rss_anon_mb_start": start["rss_anon_mb"],
+        "rss_anon_mb_end": end["rss_anon_mb"],
         "open_files_start": start["open_files"],
         "open_files_end": end["open_files"],
         "threads_start": start["threads"],

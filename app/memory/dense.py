@@ -56,7 +56,8 @@ class DenseStore:
             return self._speakers[1]
 
     def _fingerprint(self, gen: int) -> dict[str, object]:
-        return {"generation": gen, "model": MODEL_NAME}
+        # The database too: another database can reach the same generation.
+        return {"generation": gen, "model": MODEL_NAME, "database": str(self.store.path.resolve())}
 
     def index(self) -> DenseIndex:
         """The current index, reloaded or rebuilt when SQLite moved on without us."""

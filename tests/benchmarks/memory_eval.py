@@ -115,6 +115,9 @@ def main() -> int:
         for vectors in ("plain", "final"):
             store = Store(Path(os.environ["HEARTH_HOME"]) / f"eval-{g}-{vectors}.db")
             service = MemoryService(store, None, embedder, use_model=False)
+            # Each store its own saved index: the two stores reach the same generation, and with
+            # one folder the second loaded the first's vectors (its fingerprint matched).
+            service.dense.folder = Path(os.environ["HEARTH_HOME"]) / f"index-{g}-{vectors}"
             if vectors == "plain":
                 service.writer.embed_with_context = lambda texts, _prev: embedder.embed(texts)
                 service.dense.speakers = set  # no name handling at query time

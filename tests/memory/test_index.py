@@ -120,3 +120,31 @@ def test_codes_choose_candidates_and_exact_scores_rank_them(
     assert loaded is not None and loaded.coded
     for q in queries[:5]:
         assert loaded.search(q, 10)[0].tolist() == idx.search(q, 10)[0].tolist()
+
+
+def test_another_database_never_loads_this_ones_saved_index(
+    memory: Any, embedder: Any, hearth_home: Any
+) -> None:
+    from app.memory.records import NewMemory
+    from app.memory.service import MemoryService
+    from app.store import Store
+
+    other_store = Store(hearth_home / "other.db")
+    other = MemoryService(other_store, None, embedder, use_model=False)
+    try:
+        # Imported (no index needed to write them), as in a benchmark with two stores.
+        texts = ["My brother lives in Oslo", "My cat is called Mochi"]
+        other.add_many([NewMemory(text=t, kind="note", source_type="import") for t in texts])
+        texts = ["I collect vintage stamps", "I play the cello"]
+        memory.add_many([NewMemory(text=t, kind="note", source_type="import") for t in texts])
+        memory.rebuild_index()  # saved, at the generation the other database is at too
+        hits = other.search("where does my brother live", k=2)
+        # The dense scores are the cosines of this database's own vectors (the same row ids
+        # in the first database hold other texts and other vectors).
+        question = embedder.embed_one("where does my brother live")
+        truth = other.cosines(question, [h.id for h in hits])
+        assert all(abs(h.dense - truth[h.id]) < 1e-3 for h in hits)
+        assert hits[0].text == "My brother lives in Oslo"
+    finally:
+        other.close()
+        other_store.close()

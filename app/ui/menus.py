@@ -52,6 +52,9 @@ def build_menus(window: Any) -> None:
     tools.addAction("Personalization…", lambda: open_tool_page(window, "personalization"))
     tools.addAction("Engines…", lambda: open_tool_page(window, "engines"))
     tools.addAction("Privacy…", lambda: open_tool_page(window, "privacy"))
+    status = getattr(window, "status", None)
+    if status is not None and hasattr(status, "privacy"):
+        status.privacy.clicked.connect(lambda: open_tool_page(window, "privacy"))
 
 
 def fill_models_menu(window: Any) -> None:

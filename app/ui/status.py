@@ -3,7 +3,7 @@ last reply came."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QLabel, QStatusBar, QToolButton, QWidget
 
 
 class StatusBar(QStatusBar):
@@ -22,8 +22,15 @@ class StatusBar(QStatusBar):
         self.engine.setObjectName("engineLabel")
         self.addWidget(self.dot)
         self.addWidget(self.model, 1)
+        # The privacy page one click away, always in view (the window connects it).
+        self.privacy = QToolButton(self)
+        self.privacy.setObjectName("privacyButton")
+        self.privacy.setText("Privacy")
+        self.privacy.setAutoRaise(True)
+        self.privacy.setToolTip("What Hearth holds, where it is, and what left this computer")
         self.addPermanentWidget(self.engine)
         self.addPermanentWidget(self.speed)
+        self.addPermanentWidget(self.privacy)
         self.state = "loading"
 
     def set_model_state(self, state: str, model_name: str, text: str) -> None:

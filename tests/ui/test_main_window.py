@@ -118,3 +118,13 @@ def test_window_is_usable_while_the_core_opens(make_window, qtbot):
     assert window.chat.welcome.isVisibleTo(window)
     qtbot.keyClicks(window.composer.input, "typing before the core is open")
     assert window.composer.input.toPlainText() == "typing before the core is open"
+
+
+def test_privacy_is_one_click_from_the_window(make_window, qtbot):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.session.core is not None, timeout=60_000)
+    assert window.status.privacy.isVisible()
+    window.status.privacy.click()
+    page = window.tool_pages.get("privacy")
+    assert page is not None and page.isVisible()
+    assert "Privacy" in page.windowTitle()

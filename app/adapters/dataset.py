@@ -3,10 +3,21 @@
 The split is deterministic (ordered by a hash of each example), so re-running on the same
 feedback holds back the same examples. Tokenisation uses the model's own chat template (read
 from the GGUF by the tokenizer) and masks everything but the assistant's answer from the loss.
+
+An edit teaches what the user changed, not the words they kept: the runs of the corrected
+answer that repeat the model's own answer (its words, which it would say anyway) are labelled
+KEPT. Training puts the loss on what was added or rewritten and on where the answer ends, and
+holds the kept positions to what the base model predicts there (a KL term, train_job.train).
+Measured on a signature preference (40 steps, 12 held-out prompts): with the whole answer in
+the loss the model learnt its own sentences by heart (loss 0.19) and general text grew 11.7%
+less likely; with the kept words out of the loss and nothing holding them, it answered "~ Pip"
+and nothing else; with the KL hold, 12/12 answers kept their content and ended with the
+signature, general text +5.8%.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 from collections.abc import Sequence
@@ -16,6 +27,10 @@ from typing import Any
 from app.adapters.feedback import Feedback
 
 IGNORE = -100  # label value torch's cross-entropy skips
+KEPT = -101  # an answer token the user kept from the model's answer (never a target itself)
+# A run of at least this many tokens shared with the model's own answer counts as kept words;
+# shorter matches ("the", ".") are coincidences inside rewritten text and stay in the loss.
+MIN_KEPT_RUN = 3
 
 
 @dataclass(frozen=True)
@@ -23,6 +38,7 @@ class Example:
     prompt: str
     target: str
     feedback_id: int | None = None
+    original: str | None = None  # the model's answer the user edited (None: a thumbs-up)
 
     def key(self) -> str:
         return hashlib.sha256(f"{self.prompt}\x00{self.target}".encode()).hexdigest()
@@ -65,7 +81,8 @@ def examples_from_feedback(items: Sequence[Feedback]) -> list[Example]:
         target = item.target()
         if target is None:
             continue
-        by_prompt[(item.prompt, item.response)] = Example(item.prompt, target, item.id)
+        original = item.response if item.correction and item.response else None
+        by_prompt[(item.prompt, item.response)] = Example(item.prompt, target, item.id, original)
     return list(by_prompt.values())
 
 
@@ -117,10 +134,27 @@ def end_ids(tokenizer: Any) -> list[int]:
 def encode(
     tokenizer: Any, example: Example, system: str | None, max_len: int = 256
 ) -> tuple[list[int], list[int]]:
-    """(input_ids, labels) with the loss on the answer and its end-of-turn token only."""
+    """(input_ids, labels) with the loss on the answer and its end-of-turn token only; for an
+    edit, on what the edit changed (see the module's note)."""
     head = prompt_ids(tokenizer, example.prompt, system)
     answer = list(tokenizer(example.target, add_special_tokens=False)["input_ids"])
-    answer += end_ids(tokenizer)
-    ids = (head + answer)[:max_len]
-    labels = ([IGNORE] * len(head) + answer)[:max_len]
+    scored = list(answer)
+    if example.original:
+        original = list(tokenizer(example.original, add_special_tokens=False)["input_ids"])
+        scored = changed_only(answer, original)
+    ends = end_ids(tokenizer)
+    if not ends and all(label == KEPT for label in scored):
+        scored = list(answer)  # a cut without an end token to learn: keep the words in
+    ids = (head + answer + ends)[:max_len]
+    labels = ([IGNORE] * len(head) + scored + ends)[:max_len]
     return ids, labels
+
+
+def changed_only(answer: list[int], original: list[int]) -> list[int]:
+    """`answer` as labels, with the runs it shares with `original` marked KEPT."""
+    labels = list(answer)
+    matcher = difflib.SequenceMatcher(None, original, answer, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        if block.size >= MIN_KEPT_RUN:
+            labels[block.b : block.b + block.size] = [KEPT] * block.size
+    return labels

@@ -43,10 +43,14 @@ def measure(
     from app.adapters.scoring import mean_nll
 
     system = (spec or {}).get("system")
-    sequences = neutral.for_spec(spec).sequences(LlamaTokenizer(scorer.llama), system)
+    neutral_set = neutral.for_spec(spec)
+    tokenizer = LlamaTokenizer(scorer.llama)
+    sequences = neutral_set.sequences(tokenizer, system)
+    plain = neutral_set.answer_sequences(tokenizer, system)
     scorer.use(None)
     held_base = mean_nll(scorer, held)
     neutral_base = mean_nll(scorer, sequences)
+    plain_base = mean_nll(scorer, plain) if plain else None
 
     def at(strength: float) -> tuple[float, float]:
         scorer.use(adapter, strength * scale)
@@ -65,6 +69,10 @@ def measure(
             # the two-decimal strength kept): the harm shown is never understated.
             fits = [r for s, r in tried if s >= strength and within_budget(r)]
             neutral_at = neutral_base + math.log(min(fits)) if fits else at(strength)[1]
+    plain_ratio = None
+    if plain and plain_base is not None and strength is not None:
+        scorer.use(adapter, strength * scale)
+        plain_ratio = neutral.ratio(mean_nll(scorer, plain), plain_base)
     scorer.use(None)
     ppl_base = math.exp(neutral_base)
     return {
@@ -76,6 +84,8 @@ def measure(
         "neutral_ppl_ratio": neutral.ratio(neutral_at, neutral_base),
         "neutral_tokens": float(sum(sum(1 for x in lb[1:] if x >= 0) for _, lb in sequences)),
         "neutral_items": float(len(sequences)),
+        # How much less likely the plain answers to plain questions became (not a bound).
+        "plain_answers_ratio": plain_ratio,
         "held_nll_full": held_full,
         "neutral_ppl_ratio_full": tried[0][1],
         # None: over the budget even at MIN_STRENGTH

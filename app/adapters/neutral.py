@@ -3,8 +3,12 @@
 (torch, in the training process) and the evaluation gate (llama.cpp) both measure harm on it,
 on the same token ids and with the same statistic, so the two cannot disagree about the rules.
 
-Harm is the perplexity ratio: exp(mean NLL with the adapter - mean NLL without), the mean taken
-over every scored token of the set (a text's tokens after the first; a chat's answer tokens).
+Harm is the perplexity ratio on the general texts: exp(mean NLL with the adapter - mean NLL
+without), the mean taken over every token of the texts after the first. The plain questions'
+answers are measured and reported beside it (how much the adapter changes a plain answer) but
+do not decide: a preference about form changes exactly those answers, by design. Measured on a
+signature adapter that showed in 12 of 12 held-out answers: general text +5.8%, the plain
+answers +22%; counted together they refused what the user asked for.
 """
 
 from __future__ import annotations
@@ -44,10 +48,10 @@ class NeutralSet:
     chats: tuple[tuple[str, str], ...]  # (prompt, plain answer)
 
     def sequences(self, tokenizer: Any, system: str | None) -> Sequences:
-        """(ids, labels) for every item: a text scored from its second token, a chat on its
-        answer only (the chat template, as training encodes it). `tokenizer` is a Hugging
-        Face tokenizer or `retention.LlamaTokenizer`: the same ids either way."""
-        from app.adapters.dataset import IGNORE, Example, encode
+        """(ids, labels) of the general texts, the harm set: each scored from its second token.
+        `tokenizer` is a Hugging Face tokenizer or `retention.LlamaTokenizer`: the same ids
+        either way. (`system` is unused here, kept so callers treat both sets alike.)"""
+        from app.adapters.dataset import IGNORE
 
         bos = bos_id(tokenizer)
         out: Sequences = []
@@ -56,9 +60,14 @@ class NeutralSet:
             if bos is not None:
                 ids = [bos, *ids]
             out.append((ids, [IGNORE, *ids[1:]]))
-        for prompt, answer in self.chats:
-            out.append(encode(tokenizer, Example(prompt, answer), system))
         return out
+
+    def answer_sequences(self, tokenizer: Any, system: str | None) -> Sequences:
+        """(ids, labels) of the plain questions, scored on their answers only (the chat
+        template, as training encodes it): reported, not a harm bound."""
+        from app.adapters.dataset import Example, encode
+
+        return [encode(tokenizer, Example(p, a), system) for p, a in self.chats]
 
 
 def bos_id(tokenizer: Any) -> int | None:

@@ -8,6 +8,7 @@ llama.cpp and measures the evaluation figures; it prints one JSON object per lin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.adapters.dataset import IGNORE, Split, encode
+from app.adapters.dataset import IGNORE, KEPT, Split, encode
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -118,8 +119,11 @@ def train(
     opts: dict[str, Any],
     harm: Callable[[], float] | None = None,
 ) -> dict:
-    """AdamW on the LoRA weights. Every `guard_every` steps `harm()` (the neutral text's
-    perplexity ratio) is checked; past `guard_max` training stops at the last step within it.
+    """AdamW on the LoRA weights: cross-entropy on the target tokens, plus (weight `hold`) the
+    KL divergence from the base model's prediction at the tokens the user kept (KEPT labels),
+    so that an edit teaches its change without the model learning its own words by heart.
+    Every `guard_every` steps `harm()` (the neutral perplexity ratio) is checked; past
+    `guard_max` training stops at the last step within it.
     """
     import torch
 
@@ -128,6 +132,7 @@ def train(
     steps = int(opts["steps"])
     plan = batches(len(seqs), int(opts["batch_size"]), steps, int(opts["seed"]))
     every, limit = int(opts.get("guard_every", 5)), float(opts.get("guard_max", 1.04))
+    hold = float(opts.get("hold", 1.0))
     snapshot = [p.detach().clone() for p in params]
     kept_step, stopped_at = 0, None
     peft_model.train()
@@ -142,11 +147,11 @@ def train(
             ids[row, : len(seq_ids)] = torch.tensor(seq_ids)
             labels[row, : len(seq_labels)] = torch.tensor(seq_labels)
             mask[row, : len(seq_ids)] = 1
-        out = peft_model(input_ids=ids, attention_mask=mask, labels=labels, use_cache=False)
-        out.loss.backward()
+        loss = batch_loss(peft_model, ids, mask, labels, hold)
+        loss.backward()
         optim.step()
         optim.zero_grad(set_to_none=True)
-        loss_value = float(out.loss.detach())
+        loss_value = float(loss.detach())
         elapsed = time.perf_counter() - started
         emit(
             "progress",
@@ -181,6 +186,32 @@ def train(
         "seconds": seconds,
         "s_per_step": seconds / max(done, 1),
     }
+
+
+def batch_loss(model: Any, ids: Any, mask: Any, labels: Any, hold: float) -> Any:
+    """Mean cross-entropy on the target tokens + `hold` x mean KL(base || adapted) at the kept
+    tokens (positions shifted: row t predicts token t+1)."""
+    import torch
+    from torch.nn import functional
+
+    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]
+    targets, kept = labels[:, 1:], labels[:, 1:] == KEPT
+    targets = targets.masked_fill(kept, IGNORE)
+    vocab = logits.shape[-1]
+    if bool((targets != IGNORE).any()):
+        loss = functional.cross_entropy(
+            logits.reshape(-1, vocab).float(), targets.reshape(-1), ignore_index=IGNORE
+        )
+    else:
+        loss = logits.sum() * 0.0
+    if hold > 0 and bool(kept.any()):
+        with torch.no_grad(), model.disable_adapter():
+            base = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]
+        base_logp = torch.log_softmax(base[kept].float(), dim=-1)
+        logp = torch.log_softmax(logits[kept].float(), dim=-1)
+        kl = (base_logp.exp() * (base_logp - logp)).sum(dim=-1).mean()
+        loss = loss + hold * kl
+    return loss
 
 
 def neutral_guard(
@@ -352,6 +383,10 @@ def private_tmp(job_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     exit_with_parent()
+    # Below the app in the scheduler: training may use every core while the app is idle, and
+    # the window and the replies still get a core the moment they want one.
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
     from app.privacy import guard, hygiene
 
     # Offline, guarded and private (umask 077) like the app, before torch is imported.

@@ -82,10 +82,10 @@ def test_over_budget_adapter_is_accepted_at_the_largest_strength_that_fits(
     assert figures["held_nll_adapter"] < figures["held_nll_base"]
     passed, reason = evaluate.gate(figures)
     assert passed and reason.startswith(f"accepted at strength {strength:.2f}: "), reason
-    assert figures["neutral_items"] == len(neutral.neutral_set().texts) + len(
-        neutral.neutral_set().chats
-    )
+    # Harm is judged on the general texts; the plain questions' answers are reported beside.
+    assert figures["neutral_items"] == len(neutral.neutral_set().texts)
     assert figures["neutral_tokens"] >= 300  # several hundred tokens, not one short text
+    assert figures["plain_answers_ratio"] > 1.0
 
 
 def test_an_adapter_within_budget_keeps_full_strength(scorer: LlamaScorer, harmful: Path) -> None:
@@ -118,6 +118,8 @@ def test_gate_and_guard_score_the_same_tokens(scorer: LlamaScorer, default_model
     ours = neutral.neutral_set().sequences(hf, system)
     theirs = neutral.neutral_set().sequences(LlamaTokenizer(scorer.llama), system)
     assert ours == theirs
+    ours = neutral.neutral_set().answer_sequences(hf, system)
+    assert ours == neutral.neutral_set().answer_sequences(LlamaTokenizer(scorer.llama), system)
 
 
 def test_service_activates_at_the_chosen_strength(

@@ -194,9 +194,8 @@ def main() -> None:
         data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         hearth(home, "feedback", "import", str(data))
         begun = time.perf_counter()
-        out, lines = hearth(
-            home, "adapters", "train", "--json", "--threads", "1", "--steps", str(args.steps)
-        )
+        # The product's own thread choice (every core: training pauses while a reply streams).
+        out, lines = hearth(home, "adapters", "train", "--json", "--steps", str(args.steps))
         train_s = time.perf_counter() - begun
         outcome = json.loads(out)
         figures = outcome.get("figures") or {}
@@ -217,6 +216,7 @@ def main() -> None:
             "neutral_ppl_ratio": _r(figures.get("neutral_ppl_ratio")),
             "neutral_ppl_ratio_full": _r(figures.get("neutral_ppl_ratio_full")),
             "neutral_tokens": figures.get("neutral_tokens"),
+            "plain_answers_ratio": _r(figures.get("plain_answers_ratio")),
             "strengths_tried": figures.get("strengths_tried"),
             "shows_without": _share(shows, base_answers),
         }

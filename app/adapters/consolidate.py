@@ -145,6 +145,21 @@ def consolidate(
             True,
             "the first personal adapter becomes the preference adapter",
         )
+    if supersedes(service, new_id, previous):
+        # Rehearsal: training reads all the stored feedback, so the new adapter has learnt
+        # every example the previous one did, and the new ones, in one set of weights. Merging
+        # it with the previous adapter would count the old preference twice.
+        service.activate(new_id)
+        outcome = MergeOutcome(
+            new_id,
+            service.versions.get(new_id).name,
+            True,
+            True,
+            f"trained on all the feedback adapter {previous} learnt from and the new: it "
+            f"replaces adapter {previous}",
+        )
+        outcome.previous_id = previous
+        return outcome
     outcome = merge_versions(
         service,
         [previous, new_id],
@@ -160,6 +175,32 @@ def consolidate(
             service.activate(previous)
         outcome.reason = f"kept adapter {previous}: {outcome.reason}"
     return outcome
+
+
+def learnt_from(service: Any, adapter_id: int, depth: int = 0) -> set[int] | None:
+    """Feedback ids an adapter learnt from (a merge: its parents'); None when unknown (an
+    imported adapter, or one from before the ids were kept)."""
+    version = service.versions.get(adapter_id)
+    manifest = version.manifest or {}
+    ids = (manifest.get("dataset") or {}).get("feedback_ids")
+    if manifest.get("kind") == "personal" and not manifest.get("source") and ids is not None:
+        return {int(i) for i in ids}
+    parents = manifest.get("parents") or []
+    if manifest.get("kind") != "merged" or not parents or depth > 32:
+        return None
+    out: set[int] = set()
+    for parent in parents:
+        got = learnt_from(service, int(parent), depth + 1)
+        if got is None:
+            return None
+        out |= got
+    return out
+
+
+def supersedes(service: Any, new_id: int, previous_id: int) -> bool:
+    """True when the new adapter learnt from every feedback example the previous one did."""
+    new, old = learnt_from(service, new_id), learnt_from(service, previous_id)
+    return new is not None and old is not None and old <= new
 
 
 def kept_share(effect: dict[str, Any]) -> float | None:

@@ -5,12 +5,27 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
 REPLY_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def core(hearth_home: Path) -> Any:
+    """A core without the chat model (the memory pages need the store and the embedder)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from app.core import Core
+
+    opened = Core.open(load_model=False)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

@@ -8,21 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 TIMEOUT_MS = 120_000
-
-
-@pytest.fixture
-def core(hearth_home: Path) -> Any:
-    import torch
-
-    torch.set_num_threads(1)
-    from app.core import Core
-
-    opened = Core.open(load_model=False)
-    yield opened
-    opened.close()
 
 
 def _page(qtbot: Any, core: Any) -> Any:

@@ -13,18 +13,6 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def core(hearth_home: Path) -> Any:
-    import torch
-
-    torch.set_num_threads(1)
-    from app.core import Core
-
-    opened = Core.open(load_model=False)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def manager(qtbot: Any, core: Any) -> Any:
     from app.ui.memory_manager import MemoryManager
 

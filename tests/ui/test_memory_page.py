@@ -3,24 +3,11 @@ topic, the message each came from one click away, and a one-line summary the use
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def core(hearth_home: Path) -> Any:
-    import torch
-
-    torch.set_num_threads(1)
-    from app.core import Core
-
-    opened = Core.open(load_model=False)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -49,7 +49,12 @@ def scan(home: Path, needles: tuple[str, ...]) -> dict[str, list[str]]:
     lowered = [n.lower().encode() for n in needles]
     for folder, _dirs, files in os.walk(home):
         for name in files:
-            data = (Path(folder) / name).read_bytes().lower()
+            try:
+                data = (Path(folder) / name).read_bytes().lower()
+            except FileNotFoundError:
+                # A temporary file renamed into place while the walk ran (an atomic write of
+                # the memory index in the background): its bytes are in the file it became.
+                continue
             hits = [n.decode() for n in lowered if n in data]
             if hits:
                 found[str(Path(folder, name).relative_to(home))] = hits

@@ -21,6 +21,13 @@ from tests.privacy.conftest import assert_private
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def python(script: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` in a fresh Python process from the project's root; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
 @pytest.fixture
 def loose_umask() -> Iterator[None]:
     """A process started with the usual 022, as Hearth's files were written before."""
@@ -75,9 +82,7 @@ def test_leftover_temp_files_are_removed_but_a_write_in_progress_is_not(
 
 def test_job_folders_of_dead_processes_are_removed(hearth_home: Path) -> None:
     jobs = paths.jobs_dir()
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
-    ).stdout.strip()
+    dead = python("import os; print(os.getpid())").stdout.strip()
     crashed, running, starting = jobs / "crashed", jobs / "running", jobs / "starting"
     for folder in (crashed, running, starting):
         folder.mkdir()
@@ -205,9 +210,7 @@ def test_start_applies_the_retention_rules_and_rewrites_old_manifests(hearth_hom
 
 def test_temporary_files_go_to_a_private_folder_cleaned_at_start(hearth_home: Path) -> None:
     temp = paths.temp_dir()
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
-    ).stdout.strip()
+    dead = python("import os; print(os.getpid())").stdout.strip()
     crashed = temp / dead  # a process that died with its temporary files
     crashed.mkdir()
     (crashed / "tmpk2j3").write_text("the user's words")
@@ -237,9 +240,7 @@ def test_temporary_files_go_to_a_private_folder_cleaned_at_start(hearth_home: Pa
             "    'file': mode(f.name), 'claim': inventory.claim(Path(f.name)),\n"
             "    'count': inventory.build().get('temp').count}))\n"
         )
-        proc = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
-        )
+        proc = python(script)
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -268,9 +269,7 @@ def test_the_window_process_is_private_before_qt_starts(hearth_home: Path) -> No
         "from app.__main__ import main\n"
         "sys.exit(main([]))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
+    proc = python(script)
     assert proc.returncode == 0, proc.stderr
     tempdir, env, umask, pid = proc.stdout.split()
     assert tempdir == env == str(paths.temp_dir() / pid) and umask == "0o77"
@@ -298,8 +297,6 @@ def test_retention_is_applied_again_while_the_process_runs(hearth_home: Path) ->
         "        time.sleep(0.1)\n"
         "    print(titles)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
+    proc = python(script)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['today']"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,15 @@ from tests.privacy.test_controls import count, scan
 WAIT_MS = 60_000
 
 
-@pytest.fixture
-def page(qtbot: Any, session: Session) -> Iterator[Any]:
+def open_page(qtbot: Any, prepare: Callable[[Any], None] | None = None) -> Iterator[Any]:
+    """The page over a fresh core (`prepare` sets the core up first), shown until its first
+    figures are in; closed and torn down after the test (see `desk_page` for why)."""
     from app.core import Core
     from app.ui.privacy_page import PrivacyPage
 
     core = Core.open(load_model=False)
+    if prepare is not None:
+        prepare(core)
     widget = PrivacyPage(core)
     qtbot.addWidget(widget)
     widget.show()
@@ -32,6 +35,11 @@ def page(qtbot: Any, session: Session) -> Iterator[Any]:
     widget.close()
     widget.tasks.shutdown()
     core.close()
+
+
+@pytest.fixture
+def page(qtbot: Any, session: Session) -> Iterator[Any]:
+    yield from open_page(qtbot)
 
 
 def _idle(qtbot: Any, page: Any) -> None:
@@ -175,21 +183,13 @@ def desk_page(qtbot: Any, hearth_home: Path) -> Iterator[Any]:
     """The page over a core whose user chose a server of their own ("desk"). Held here and
     torn down here, as `page` is: a page dropped when the test returns was deleted under
     pytest-qt's event processing and crashed the run (segfault) in about half the runs."""
-    from app.core import Core
     from app.llm.servers import Servers
-    from app.ui.privacy_page import PrivacyPage
 
-    core = Core.open(load_model=False)
-    Servers(core.store).add("desk", "http://127.0.0.1:9")
-    Servers(core.store).use("desk")
-    widget = PrivacyPage(core)
-    qtbot.addWidget(widget)
-    widget.show()
-    qtbot.waitUntil(lambda: bool(widget.state), timeout=WAIT_MS)
-    yield widget
-    widget.close()
-    widget.tasks.shutdown()
-    core.close()
+    def use_desk(core: Any) -> None:
+        Servers(core.store).add("desk", "http://127.0.0.1:9")
+        Servers(core.store).use("desk")
+
+    yield from open_page(qtbot, use_desk)
 
 
 def test_the_page_says_what_leaves_and_switches_back_to_fully_local(

@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,19 +72,26 @@ class Session:
     logs: list[str]  # every log record the session emitted, at DEBUG
 
 
-def _populate(home: Path) -> Session:
+@contextmanager
+def captured_logs() -> Iterator[list[str]]:
+    """Every log record emitted in the block, at DEBUG, as text (exceptions included)."""
     records = _Records()
     root = logging.getLogger()
     previous = root.level
     root.addHandler(records)
     root.setLevel(logging.DEBUG)
     try:
-        counts = _chat_remember_and_rate(home)
+        yield records.lines
     finally:
         root.removeHandler(records)
         root.setLevel(previous)
+
+
+def _populate(home: Path) -> Session:
+    with captured_logs() as lines:
+        counts = _chat_remember_and_rate(home)
     return Session(home, counts["conversations"], counts["messages"], counts["memories"],
-                   counts["feedback"], records.lines)  # fmt: skip
+                   counts["feedback"], lines)  # fmt: skip
 
 
 class _Records(logging.Handler):

@@ -6,7 +6,6 @@ words in a log or in any file but the database and the export."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.adapters.recipes import hearth_home as home_env
-from tests.privacy.conftest import CHAT, FEEDBACK, REMEMBERED, _Records, assert_private, scan
+from tests.privacy.conftest import CHAT, FEEDBACK, REMEMBERED, assert_private, captured_logs, scan
 
 SAID = (CHAT, REMEMBERED, FEEDBACK)
 
@@ -79,18 +78,9 @@ def _run(home: Path) -> tuple[Any, Any, Path]:
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Full]:
     home = tmp_path_factory.mktemp("full-session")
-    records = _Records()
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(records)
-    root.setLevel(logging.DEBUG)
-    try:
-        with home_env(home):
-            trained, merged, export = _run(home)
-    finally:
-        root.removeHandler(records)
-        root.setLevel(previous)
-    yield Full(home, records.lines, trained, merged, export)
+    with captured_logs() as lines, home_env(home):
+        trained, merged, export = _run(home)
+    yield Full(home, lines, trained, merged, export)
 
 
 def test_a_full_session_records_no_network_attempt(full: Full, capsys: Any) -> None:

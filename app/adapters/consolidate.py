@@ -184,13 +184,18 @@ def learnt_from(service: Any, adapter_id: int, depth: int = 0) -> set[int] | Non
     manifest = version.manifest or {}
     ids = (manifest.get("dataset") or {}).get("feedback_ids")
     if manifest.get("kind") == "personal" and not manifest.get("source") and ids is not None:
-        return {int(i) for i in ids}
+        try:
+            return {int(i) for i in ids}
+        except (TypeError, ValueError):  # a damaged manifest: unknown, so merged, never assumed
+            return None
     parents = manifest.get("parents") or []
     if manifest.get("kind") != "merged" or not parents or depth > 32:
         return None
     out: set[int] = set()
     for parent in parents:
-        got = learnt_from(service, int(parent), depth + 1)
+        if not isinstance(parent, int):
+            return None
+        got = learnt_from(service, parent, depth + 1)
         if got is None:
             return None
         out |= got

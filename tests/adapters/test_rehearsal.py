@@ -53,3 +53,6 @@ def test_what_each_adapter_learnt_from_decides(core: Any, tmp_path: Path) -> Non
     # Unknown lineage (an imported parent) is merged, never assumed covered.
     with_import = add({"kind": "merged", "parents": [a, imported]}, [a, imported])
     assert not supersedes(core.adapters, everything, with_import)
+    damaged = add({"kind": "personal", "dataset": {"feedback_ids": ["one", None]}})
+    assert learnt_from(core.adapters, damaged) is None
+    assert not supersedes(core.adapters, everything, damaged)

@@ -7,11 +7,16 @@ Only the embedder is loaded (never the chat model); `--json` prints one JSON obj
 from __future__ import annotations
 
 import argparse
+import itertools
+import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from app.errors import HearthError
+
+PROGRESS_EVERY_S = 5.0
 
 
 def register(subparsers: Any) -> None:
@@ -132,19 +137,53 @@ def cmd_import(args: argparse.Namespace) -> int:
     summary = importer.ImportSummary()
     jsonl = [p for p in args.paths if p.suffix.lower() == ".jsonl"]
     notes = [p for p in args.paths if p.suffix.lower() != ".jsonl"]
-    items = []
-    for path in jsonl:
+    streams: list[Iterable[Any]] = []
+    total = 0
+    for path in jsonl:  # read once whole (a bad line stops it here), then again as it imports
+        total += importer.count_records(read_jsonl(path))
         batch = f"import:{path.name}:{time.time():.6f}"
-        items += importer.records_to_memories(read_jsonl(path), batch, summary)
+        streams.append(importer.records_to_memories(read_jsonl(path), batch, summary))
     if notes:
-        items += importer.notes_to_memories(importer.note_files(notes), summary)
+        chunks = importer.notes_to_memories(importer.note_files(notes), summary)
+        total += len(chunks)
+        streams.append(chunks)
     core, memory = _memory()
     try:
-        importer.run_import(memory, items, summary)
+        items = itertools.chain.from_iterable(streams)
+        importer.run_import(memory, items, summary, progress=_progress(), total=total)
+    except KeyboardInterrupt:
+        print("import interrupted: nothing was imported", file=sys.stderr)
+        return 130
     finally:
         core.close()
     print_json(summary.to_json())
     return 0
+
+
+def _progress() -> Callable[[int, int], None]:
+    """Progress on stderr (stdout keeps the result): each tenth of the way, and every few
+    seconds of a long import, with the time left."""
+    started = time.monotonic()
+    shown = {"tenth": -1, "at": started}
+
+    def show(done: int, total: int) -> None:
+        now, tenth = time.monotonic(), done * 10 // max(total, 1)
+        if tenth == shown["tenth"] and now - shown["at"] < PROGRESS_EVERY_S:
+            return
+        shown.update(tenth=tenth, at=now)
+        left = (now - started) / done * (total - done)
+        eta = f", about {_duration(left)} left" if done < total else ""
+        print(f"imported {done}/{total} memories{eta}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(round(seconds), 1)} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def cmd_search(args: argparse.Namespace) -> int:

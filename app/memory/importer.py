@@ -3,9 +3,10 @@ user's own notes (.txt/.md files or folders, cut into paragraph-sized chunks).""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,27 +61,37 @@ def iso_time(value: object) -> str | None:
 
 def records_to_memories(
     records: Iterable[tuple[int, dict[str, Any]]], batch: str, summary: ImportSummary
-) -> list[NewMemory]:
-    items: list[NewMemory] = []
+) -> Iterator[NewMemory]:
+    """One memory per record with a text, as the records are read: an import of millions of
+    lines never holds them all."""
+    seq = 0
     for line, record in records:
-        text = record.get("text")
-        if not isinstance(text, str) or not text.strip():
+        if not _has_text(record):
             summary.skipped += 1
             summary.problems.append(f"line {line}: no text")
             continue
         source_id = record.get("id")
-        items.append(
-            NewMemory(
-                text=text,
-                kind="note",
-                source_type="import",
-                source_ids=[] if source_id is None else [str(source_id)],
-                batch=batch,
-                seq=len(items),
-                created_at=iso_time(record.get("created_at")),
-            )
+        yield NewMemory(
+            text=record["text"],
+            kind="note",
+            source_type="import",
+            source_ids=[] if source_id is None else [str(source_id)],
+            batch=batch,
+            seq=seq,
+            created_at=iso_time(record.get("created_at")),
         )
-    return items
+        seq += 1
+
+
+def count_records(records: Iterable[tuple[int, dict[str, Any]]]) -> int:
+    """How many records a file holds, reading all of it first: a bad line anywhere is found
+    before anything is written, and the progress has a total."""
+    return sum(1 for _line, record in records if _has_text(record))
+
+
+def _has_text(record: dict[str, Any]) -> bool:
+    text = record.get("text")
+    return isinstance(text, str) and bool(text.strip())
 
 
 def note_files(paths: Iterable[Path]) -> list[Path]:
@@ -147,14 +158,26 @@ def notes_to_memories(files: list[Path], summary: ImportSummary) -> list[NewMemo
 
 def run_import(
     service: Any,
-    items: list[NewMemory],
+    items: Iterable[NewMemory],
     summary: ImportSummary,
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
+    total: int | None = None,
 ) -> ImportSummary:
+    """Add `items` in batches; an import that is cancelled, interrupted or fails takes back what
+    it had added, so that it can simply be run again (a crash leaves the batches committed)."""
     started = time.perf_counter()
     check = cancel.raise_if_cancelled if cancel is not None else None
-    summary.ids = service.add_many(items, progress=progress, check=check)
-    summary.imported = len(summary.ids)
+    ids: list[int] = []
+    try:
+        service.add_many(items, progress=progress, check=check, total=total, ids=ids)
+    except BaseException:
+        # on a full disk the batches stay: the first error is the one the user is told
+        with contextlib.suppress(Exception):
+            if ids:
+                service.forget_many(ids)
+        raise
+    summary.ids = ids
+    summary.imported = len(ids)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ class MemoryService:
     def add(self, text: str, kind: str = "fact", *, pinned: bool = False, **source: Any) -> Change:
         return self.writer.add(NewMemory(text=text, kind=kind, pinned=pinned, **source))
 
-    def add_many(self, items: list[NewMemory], **kwargs: Any) -> list[int]:
+    def add_many(self, items: Iterable[NewMemory], **kwargs: Any) -> list[int]:
         return self.writer.add_many(items, **kwargs)
 
     def import_notes(
@@ -176,6 +176,9 @@ class MemoryService:
 
     def forget(self, memory_id: int) -> bool:
         return self.writer.forget([memory_id]) > 0
+
+    def forget_many(self, memory_ids: list[int]) -> int:
+        return self.writer.forget(memory_ids)
 
     def forget_all(self) -> int:
         return self.writer.forget_all()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -102,20 +103,26 @@ class MemoryWriter:
 
     def add_many(
         self,
-        items: list[NewMemory],
+        items: Iterable[NewMemory],
         progress: Callable[[int, int], None] | None = None,
         chunk: int = 256,
         check: Callable[[], None] | None = None,
+        total: int | None = None,
+        ids: list[int] | None = None,
     ) -> list[int]:
-        """Bulk insert without de-duplication (imports keep every record), embedded in batches."""
-        ids: list[int] = []
-        items = [_with(m, " ".join(m.text.split())) for m in items]
-        previous = _previous_turns(items)
-        for start in range(0, len(items), chunk):
+        """Bulk insert without de-duplication (imports keep every record), embedded and
+        committed `chunk` at a time as `items` are read. The ids go into `ids` as each chunk
+        commits, so a caller still has them when a later chunk fails."""
+        ids = [] if ids is None else ids
+        if total is None and isinstance(items, Sized):
+            total = len(items)
+        stream, done = iter(items), 0
+        carried: dict[tuple[str, int], str] = {}  # the chunk before: a turn's question
+        while part := [_with(m, " ".join(m.text.split())) for m in islice(stream, chunk)]:
             if check is not None:
                 check()
-            part = items[start : start + chunk]
-            vecs = self.embed_with_context([m.text for m in part], previous[start : start + chunk])
+            previous, carried = _previous_turns(part, carried)
+            vecs = self.embed_with_context([m.text for m in part], previous)
             added: dict[int, np.ndarray] = {}
             with self.store.transaction() as conn:
                 before = _generation(conn)
@@ -125,8 +132,9 @@ class MemoryWriter:
                 after = _generation(conn)
             self._after(before, after, added, [])
             ids += list(added)
+            done += len(part)
             if progress is not None:
-                progress(min(start + chunk, len(items)), len(items))
+                progress(done, max(total or 0, done))
         return ids
 
     def embed_with_context(self, texts: list[str], previous: list[str | None]) -> np.ndarray:
@@ -255,10 +263,17 @@ class MemoryWriter:
         self.dense.applied(before, after, added, removed)
 
 
-def _previous_turns(items: list[NewMemory]) -> list[str | None]:
-    """For each item of an ordered import, the text of the item before it in the same batch."""
-    at = {(m.batch, m.seq): m.text for m in items if m.batch and m.seq is not None}
-    return [at.get((m.batch, m.seq - 1)) if m.batch and m.seq is not None else None for m in items]
+def _previous_turns(
+    items: list[NewMemory], carried: dict[tuple[str, int], str]
+) -> tuple[list[str | None], dict[tuple[str, int], str]]:
+    """For each item of an ordered import, the text of the item before it in the same batch
+    (looked up in `items` and in the chunk before them); and this chunk's texts, to carry."""
+    own = {(m.batch, m.seq): m.text for m in items if m.batch and m.seq is not None}
+    at = {**carried, **own}
+    previous = [
+        at.get((m.batch, m.seq - 1)) if m.batch and m.seq is not None else None for m in items
+    ]
+    return previous, own
 
 
 def _with(new: NewMemory, text: str) -> NewMemory:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.memory.records import NewMemory
 
 
@@ -107,6 +109,38 @@ def test_imported_turns_carry_their_source_ids_and_neighbours(memory: Any) -> No
     for hit in hits:
         for sid in hit.source_ids:
             assert dict(turns)[sid] in hit.text
+
+
+def test_a_streamed_import_keeps_turn_context_across_its_batches(memory: Any) -> None:
+    """An import is read as a stream, a batch at a time: the answer that opens a batch is
+    still embedded with the question that closed the one before."""
+    from app.memory.writes import _previous_turns
+
+    question = NewMemory("Melanie: What did you name it?", batch="b", seq=255)
+    answer = NewMemory("Caroline: We went with Biscuit.", batch="b", seq=256)
+    other = NewMemory("Melanie: Nice.", batch="c", seq=257)
+    _, carried = _previous_turns([question], {})
+    previous, _ = _previous_turns([answer, other], carried)
+    assert previous == [question.text, None]
+
+
+def test_a_cancelled_import_takes_back_what_it_added(memory: Any) -> None:
+    from app.cancel import Cancelled, CancelToken
+    from app.memory import importer
+
+    memory.add("My sister Ana lives in Lisbon.")
+    cancel = CancelToken()
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        cancel.cancel()  # after the first batch is committed
+
+    items = (NewMemory(f"note {i} about otters", kind="note") for i in range(600))
+    with pytest.raises(Cancelled):
+        importer.run_import(memory, items, importer.ImportSummary(), progress, cancel, total=600)
+    assert seen == [256]
+    assert memory.count() == 1 and memory.search("otters", k=3)[0].text.startswith("My sister")
 
 
 def test_search_and_add_from_several_threads(memory: Any) -> None:

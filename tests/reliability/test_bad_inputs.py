@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -233,6 +234,60 @@ def test_bad_memory_import(content: bytes, reason: str, cli: Cli, tmp_path: Path
     path = tmp_path / "memories.jsonl"
     path.write_bytes(content)
     cli("memory", "import", str(path)).clean_error(reason)
+
+
+def _start_import(path: Path, home: Path) -> tuple[subprocess.Popen[str], str, int]:
+    """`hearth memory import PATH` in a child; its first progress line and its peak RSS (kB)
+    then (the whole file has been read through once by that time)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "memory", "import", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, HEARTH_HOME=str(home)),
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    return proc, first, peak
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_memory_import_of_a_million_lines(cli: Cli, tmp_path: Path) -> None:
+    """Streamed in batches with progress and the time left, in the memory a small import
+    takes; Ctrl+C takes back what it had added; what was there before stays."""
+    assert cli("memory", "add", "My sister Ana lives in Lisbon.").code == 0
+    before = cli("memory", "list", "--json").out
+    words = ["river", "lantern", "meadow", "violin", "harbor", "candle", "piano", "garden"]
+    lines = [
+        json.dumps({"id": i, "text": f"Note {i}: the {words[i % 8]} is {i % 997} steps away."})
+        for i in range(1_000_000)
+    ]
+    big, small = tmp_path / "big.jsonl", tmp_path / "small.jsonl"
+    big.write_text("\n".join(lines) + "\n")
+    small.write_text("\n".join(lines[:1000]) + "\n")
+    del lines
+
+    proc, first, small_peak = _start_import(small, tmp_path / "elsewhere")
+    proc.kill()
+    proc.wait()
+    assert first.startswith("imported 256/1000 memories"), first
+
+    proc, first, peak = _start_import(big, paths.home() or tmp_path)
+    assert first.startswith("imported 256/1000000 memories, about "), first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "import interrupted: nothing was imported", err
+    assert "Traceback" not in err and out == ""
+    # the million records are never all held: the 120 MB file read through costs no more
+    # memory than a thousand records (the old import held every record: +1 GB and rising)
+    assert peak < small_peak + 100_000, (peak, small_peak)
+    assert cli("memory", "list", "--json").out == before
+    with sqlite3.connect(paths.db_path()) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_bad_chat_batch_is_refused_before_anything_runs(cli: Cli, tmp_path: Path) -> None:

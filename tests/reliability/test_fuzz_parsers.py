@@ -367,7 +367,7 @@ def test_memory_jsonl_import(memory: Any, tmp_path: Path) -> None:
         before = memory.count()
         summary = importer.ImportSummary()
         try:
-            items = importer.records_to_memories(read_jsonl(path), "fuzz", summary)
+            items = list(importer.records_to_memories(read_jsonl(path), "fuzz", summary))
         except HearthError:
             assert memory.count() == before
             return

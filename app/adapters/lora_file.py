@@ -84,15 +84,22 @@ def base_model_info(gguf_path: Path) -> BaseModelInfo:
 @functools.lru_cache(maxsize=4)
 def _base_model_info(path: Path, size: int, mtime_ns: int) -> BaseModelInfo:
     del size, mtime_ns  # part of the cache key only: a replaced file is read again
-    reader = _open_reader(path, ModelError, "model")
-    arch = _field_str(reader, "general.architecture")
-    if not arch:
+    # The fast header reader, not gguf's: gguf's builds a numpy view of each of the ~50k
+    # vocabulary entries (seconds, the GIL held: the window froze when an adapter activated).
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic != _GGUF_MAGIC:
+            raise ModelError(f"{path.name} is not a GGUF file")
+        header = read_header(path)
+    except OSError as exc:
+        raise ModelError(f"model file {path} cannot be read: {exc.strerror}") from exc
+    except GGUFFormatError as exc:
+        raise ModelError(f"{path.name} is truncated or corrupt: {exc}") from exc
+    arch = header.get("general.architecture")
+    if not isinstance(arch, str) or not arch:
         raise ModelError(f"{path.name} has no architecture in its metadata")
-    shapes: dict[str, tuple[int, int]] = {}
-    for tensor in reader.tensors:
-        dims = [int(d) for d in tensor.shape]
-        if len(dims) == 2:
-            shapes[tensor.name] = (dims[1], dims[0])
+    shapes = {t.name: (t.shape[1], t.shape[0]) for t in header.tensors if len(t.shape) == 2}
     return BaseModelInfo(arch, shapes, path)
 
 

@@ -91,9 +91,14 @@ def install_adapter() -> str:
 
 
 def wait(app: Any, condition: Any, timeout: float = 600) -> None:
+    from PySide6.QtCore import QEvent
+
     deadline = time.monotonic() + timeout
     while not condition():
         app.processEvents()
+        # what the running event loop does between events: processEvents() alone never deletes
+        # widgets given deleteLater(), and every old conversation's messages would pile up
+        app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         time.sleep(0.002)
         if time.monotonic() > deadline:
             raise TimeoutError("the window did not finish in time")

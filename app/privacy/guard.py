@@ -240,11 +240,16 @@ def install(
 
 
 def set_offline_env() -> None:
-    """Model hubs offline before any ML import: no code path may download at run time."""
+    """Model hubs offline before any ML import: no code path may download at run time.
+
+    Writes only what is not set yet: `Core.open` runs on worker threads too, and setenv while
+    another thread reads the environment (llama.cpp, torch, Qt do) can crash the process."""
     for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-        os.environ[key] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
+        if os.environ.get(key) != "1":
+            os.environ[key] = "1"
+    for key in ("HF_HUB_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
+        if key not in os.environ:
+            os.environ[key] = "1"
 
 
 def store_recorder(store: Any) -> Callable[[Attempt], None]:

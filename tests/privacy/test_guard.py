@@ -207,3 +207,17 @@ def test_guard_blocks_and_logs_inside_an_empty_namespace(tmp_path: Path) -> None
     for name in ("example.org", "example.net", "203.0.113.8", "203.0.113.9", "203.0.113.10"):
         assert any(name in line for line in logs), name
     assert all("127.0.0.1" not in line for line in logs)
+
+
+def test_installing_again_writes_nothing_to_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every `Core.open` installs the guard, worker threads' included: a setenv while another
+    thread reads the environment (llama.cpp, torch and Qt do) can crash the process."""
+    import os
+
+    guard.set_offline_env()  # what each install does first (the rest, once per process)
+    written: list[str] = []
+    monkeypatch.setattr(os, "putenv", lambda key, _value: written.append(key))
+    guard.set_offline_env()
+    assert written == []

@@ -257,7 +257,7 @@ class Assistant:
                     conversation_id,
                     "assistant",
                     reply,
-                    model=info.name if info else None,
+                    model=info.label if info else None,
                     tokens=stats.tokens,
                     tok_s=round(stats.tok_s, 2),
                     parent_id=user_id,

@@ -25,6 +25,7 @@ from app.errors import ModelError
 from app.llm import lora_swap
 from app.llm.background import BackgroundModel
 from app.llm.llama_loader import free_cores, load_llama
+from app.llm.models import display_name
 from app.llm.prompt import ContextError
 
 T = TypeVar("T")
@@ -39,6 +40,11 @@ class ModelInfo:
     n_ctx: int
     n_threads: int
     load_s: float
+
+    @property
+    def label(self) -> str:
+        """The name shown in the window and stored with each answer (not the metadata's)."""
+        return display_name(self.path)
 
 
 @dataclass

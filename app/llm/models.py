@@ -20,6 +20,8 @@ from app.errors import ModelError
 from app.llm.gguf_header import GGUFFormatError, read_header
 from app.store import Store
 
+DEFAULT_NAME = "SmolLM2"  # a model with no file name to show
+
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -195,3 +197,13 @@ def _record(row: Any) -> ModelRecord:
         architecture=row["architecture"],
         size_bytes=int(row["size_bytes"]),
     )
+
+
+def display_name(path: Path | str | None) -> str:
+    """A model's name as people read it: the file name, its quantization in brackets (what the
+    window shows and what each stored answer names)."""
+    if not path:
+        return DEFAULT_NAME
+    stem = Path(path).stem
+    base, _dot, quant = stem.partition(".")
+    return f"{base} ({quant})" if quant else base

@@ -50,6 +50,10 @@ class RemoteModelInfo:
     url: str
     models: tuple[str, ...] = ()
 
+    @property
+    def label(self) -> str:
+        return self.name
+
 
 @dataclass
 class RemoteEngine:

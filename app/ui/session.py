@@ -18,22 +18,13 @@ from PySide6.QtCore import QObject, Signal
 
 from app.cancel import CancelToken
 from app.errors import Cancelled, HearthError
+from app.llm.models import display_name
 from app.ui.tasks import Tasks
 
-DEFAULT_NAME = "SmolLM2"
 # How long a core waits for work that outlived its window before giving up on closing it (the
 # database is safe either way: SQLite's log makes every committed write durable).
 CLOSE_WAIT_S = 600.0
 log = logging.getLogger(__name__)
-
-
-def display_name(path: Path | str | None) -> str:
-    """A model's name as people read it: the file name, its quantization in brackets."""
-    if not path:
-        return DEFAULT_NAME
-    stem = Path(path).stem
-    base, _dot, quant = stem.partition(".")
-    return f"{base} ({quant})" if quant else base
 
 
 def _pending_model_name(core: Any) -> str:

@@ -42,6 +42,7 @@ def test_a_new_window_on_the_same_home_shows_the_conversation(make_window, drive
     driver.type_and_send(first, "What is the capital of France?")
     driver.wait_reply(first)
     answer = _answer_texts(first)[0]
+    shown_model = first.chat.answers()[0].figures.text().split(" · ")[0]
     conv_id = first.conversation_id
     first.close()
     assert first.session.core is None  # closed with the window
@@ -54,6 +55,9 @@ def test_a_new_window_on_the_same_home_shows_the_conversation(make_window, drive
     assert user.text() == "What is the capital of France?"
     assert assistant.text() == answer
     assert assistant.footer.isVisibleTo(second)
+    # the model's name as it was shown live, not the file's metadata name
+    assert shown_model == "SmolLM2-135M-Instruct (Q4_1)"
+    assert second.chat.answers()[0].figures.text().split(" · ")[0] == shown_model
 
 
 def test_escape_stops_a_reply_and_the_next_one_works(make_window, driver, qtbot, settings_for_ui):

@@ -105,16 +105,23 @@ class FeedbackStore:
         self, message_id: int, *, rating: int | None = None, correction: str | None = None
     ) -> int:
         answer = self.store.query_one(
-            "SELECT id, conversation_id, content FROM messages WHERE id = ? AND role = 'assistant'",
+            "SELECT id, conversation_id, content, parent_id FROM messages "
+            "WHERE id = ? AND role = 'assistant'",
             (message_id,),
         )
         if answer is None:
             raise HearthError(f"no answer with id {message_id}")
+        # The question it answers is its parent: with regenerated answers and edited questions
+        # the newest question before it may be another branch's.
         question = self.store.query_one(
-            "SELECT content FROM messages WHERE conversation_id = ? AND id < ? AND role = 'user'"
-            " ORDER BY id DESC LIMIT 1",
-            (answer["conversation_id"], message_id),
+            "SELECT content FROM messages WHERE id = ? AND role = 'user'", (answer["parent_id"],)
         )
+        if question is None:  # stored before branches, or its question was deleted
+            question = self.store.query_one(
+                "SELECT content FROM messages WHERE conversation_id = ? AND id < ? "
+                "AND role = 'user' ORDER BY id DESC LIMIT 1",
+                (answer["conversation_id"], message_id),
+            )
         if question is None:
             raise HearthError(f"answer {message_id} has no question before it")
         return self.add(

@@ -90,6 +90,24 @@ def test_statements_edits_of_messages_and_delete(feedback: FeedbackStore) -> Non
         feedback.rate_message(999, 1)
 
 
+def test_feedback_on_a_branch_pairs_the_answer_with_its_own_question(
+    feedback: FeedbackStore,
+) -> None:
+    """Ask, edit the question and resend, then regenerate the first answer: the regenerated
+    answer (the newest message) answers the first question, not the edited one."""
+    from app.conversations import Conversations
+
+    conversations = Conversations(feedback.store)
+    conv = conversations.create("branches")
+    first = conversations.add_message(conv, "user", "Name a fruit.", parent_id=None)
+    conversations.add_message(conv, "assistant", "A pear.", parent_id=first)
+    edited = conversations.add_message(conv, "user", "Name a vegetable.", parent_id=None)
+    conversations.add_message(conv, "assistant", "A leek.", parent_id=edited)
+    again = conversations.add_message(conv, "assistant", "An apple.", parent_id=first)
+    got = feedback.get(feedback.edit_message(again, "Ahoy! An apple."))
+    assert got is not None and (got.prompt, got.response) == ("Name a fruit.", "An apple.")
+
+
 def test_split_is_deterministic_and_holds_back_a_fifth() -> None:
     examples = [dataset.Example(f"prompt {i}", f"answer {i}", i) for i in range(20)]
     first = dataset.split(examples)

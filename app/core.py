@@ -36,6 +36,8 @@ class Core:
         # two AdapterServices would mean two job guards, and two trainings at once.
         self._memory_lock = threading.Lock()
         self._adapters_lock = threading.Lock()
+        self._learning: Any = None
+        self._learning_lock = threading.Lock()
         self.load_error: str | None = None
         self.answering: Any = None  # which engine answers (app.llm.remote_setup.Answering)
 
@@ -123,9 +125,21 @@ class Core:
                 self._adapters = AdapterService(self)
             return self._adapters
 
+    @property
+    def learning(self) -> Any:
+        """The one owner of training and merging jobs (app.adapters.jobs): they outlive the
+        window or page that started them, and never run two at once."""
+        with self._learning_lock:
+            if self._learning is None:
+                from app.adapters.jobs import LearningJobs
+
+                self._learning = LearningJobs(self)
+            return self._learning
+
     def close(self) -> None:
         self.assistant.wait_idle(timeout=30)
-        for part in (self._adapters, self._memory):
+        # A learning job still running is cancelled and waited for before the store closes.
+        for part in (self._learning, self._adapters, self._memory):
             closer = getattr(part, "close", None)
             if closer is not None:
                 closer()

@@ -67,6 +67,8 @@ FIELDS: dict[str, Field] = {
         Field("gpu_layers", int, "GPU layers", _between(0, 999), True),
         Field("memory_enabled", bool, "Memory", lambda _v: None),
         Field("theme", str, "Theme", _theme),
+        Field("auto_train", bool, "Train by itself when idle", lambda _v: None),
+        Field("auto_train_min_feedback", int, "New feedback before training", _between(1, 10000)),
     ]
 }
 

@@ -42,6 +42,11 @@ class Settings:
     adapter_rank: int = 8
     preference_rank: int = 8  # the one merged preference adapter never exceeds this rank
     adapter_scale: float = 1.0
+    # Train by itself once enough new feedback has gathered and the machine is idle. New keys
+    # with defaults need no migration: an older file takes the defaults, an older Hearth keeps
+    # them aside as unknown keys.
+    auto_train: bool = False
+    auto_train_min_feedback: int = 20  # new trainable feedback items since the last training
     theme: str = "system"  # system, light or dark
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -19,9 +19,9 @@ from app.ui.chat_view import ChatView
 from app.ui.composer import Composer
 from app.ui.generation import GenerationWorker, Throughput
 from app.ui.history import Entry, figures, load_history, memory_refs
-from app.ui.menus import build_menus, choose_model_file, show_model_error
+from app.ui.menus import build_menus, choose_model_file, open_tool_page, show_model_error
 from app.ui.message_widget import AssistantMessage
-from app.ui.notice import MemoryNotices, NoticeBar
+from app.ui.notice import LearningNotices, MemoryNotices, NoticeBar
 from app.ui.search_dialog import SearchDialog
 from app.ui.session import Session
 from app.ui.settings_dialog import SettingsDialog
@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         self.chat.suggested.connect(self.composer.suggest)
         self.session.core_ready.connect(self._core_ready)
         self.memory_notices = MemoryNotices(self.notice, self.tasks, self.status.showMessage)
+        self.learning_notices = LearningNotices(self.notice, self.status)
+        self.status.learning.clicked.connect(lambda: open_tool_page(self, "personalization"))
         self.session.model_state.connect(self._model_state)
         self.composer.input.setFocus()
         if open_core:
@@ -167,6 +169,11 @@ class MainWindow(QMainWindow):
     def _core_ready(self, core: Any) -> None:
         self.refresh_conversations()
         self.memory_notices.attach(core)
+        # Training and merging belong to the core: the status bar follows them, typing tells
+        # automatic training the user is here, and feedback gathered earlier may be due.
+        self.learning_notices.attach(core)
+        self.composer.input.textChanged.connect(core.learning.auto.note_activity)
+        core.learning.auto.poke()
         from app.ui.engines_page import engine_label
 
         self.status.set_engine(engine_label(core))
@@ -473,7 +480,7 @@ class MainWindow(QMainWindow):
         if core is not None:
             self.tasks.run(
                 lambda: feedback_bridge.rate(core, message_id, rating),
-                lambda _r: self.status.showMessage("Thanks — feedback saved", 3000),
+                lambda _r: self._feedback_saved("Thanks — feedback saved", 3000),
                 self._feedback_failed,
             )
 
@@ -482,9 +489,15 @@ class MainWindow(QMainWindow):
         if core is not None:
             self.tasks.run(
                 lambda: feedback_bridge.edit(core, message_id, text),
-                lambda _r: self.status.showMessage("Your edit was saved as a preference", 4000),
+                lambda _r: self._feedback_saved("Your edit was saved as a preference", 4000),
                 self._feedback_failed,
             )
+
+    def _feedback_saved(self, text: str, ms: int) -> None:
+        self.status.showMessage(text, ms)
+        core = self.session.core
+        if core is not None:
+            core.learning.auto.poke()  # enough new feedback may now be due for training
 
     def _feedback_failed(self, exc: BaseException) -> None:
         self.status.showMessage(f"Could not save feedback: {exc}", 6000)

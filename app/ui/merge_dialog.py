@@ -1,8 +1,9 @@
 """Merging adapters in the window: a dialog (adapters, method, weights, density, rank, and the
 report before anything is activated) and the lineage of adapter versions as a tree.
 
-The merge and its evaluation run off the GUI thread (`app.ui.tasks.Tasks`); progress comes back
-by signal. Nothing is activated until the user has read the report and pressed Activate.
+The merge and its evaluation are a job of the core (`core.learning`): they run on its thread and
+go on when the dialog closes (the window says how the merge ended); progress comes back by
+signal. Nothing is activated until the user has read the report and pressed Activate.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -31,16 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.cancel import CancelToken
+from app.ui.notice import JobEvents
 from app.ui.tasks import Tasks
 
 log = logging.getLogger(__name__)
 METHODS = ["ties", "linear", "dare", "cat"]  # the first is consolidation's default
 MERGEABLE = ("ready", "imported")
-
-
-class _Progress(QObject):
-    step = Signal(int, int)
 
 
 class MergeDialog(QDialog):
@@ -52,10 +49,11 @@ class MergeDialog(QDialog):
         self.core = core
         self.service = core.adapters
         self.tasks = Tasks(self, max_threads=1)
-        self.cancel_token: CancelToken | None = None
+        self.jobs = core.learning
+        self.job: Any = None  # the merge this dialog shows (started here, or running at open)
         self.outcome: Any = None
-        self._progress = _Progress(self)
-        self._progress.step.connect(self._on_step)
+        self._events = JobEvents(self.jobs, self)
+        self._events.changed.connect(self._on_job)
 
         self.adapters = QListWidget()
         self.method = QComboBox()
@@ -106,6 +104,10 @@ class MergeDialog(QDialog):
         self.close_button.clicked.connect(self.reject)
         self._method_changed(self.method.currentText())
         self.tasks.run(self.service.versions.list, self._show_versions, self._error)
+        running = self.jobs.current
+        if running is not None and running.kind == "merging":  # reopened during a merge
+            self.job = running
+            self._show_running(running)
 
     def _show_versions(self, versions: list[Any]) -> None:
         self.adapters.clear()
@@ -154,26 +156,40 @@ class MergeDialog(QDialog):
         )
 
     def merge(self) -> None:
-        from app.adapters.consolidate import merge_versions
-
         try:
             ids, method, options = self.selected_ids(), self.method.currentText(), self.options()
-        except Exception as exc:  # a HearthError from the options: shown, nothing started
+            if len(set(ids)) < 2:
+                from app.errors import AdapterError
+
+                raise AdapterError("choose at least two different adapters to merge")
+            self.job = self.jobs.merge(ids, method, options)
+        except Exception as exc:  # bad options, or a training or merge already runs: shown
             self._error(exc)
             return
-        self.cancel_token = CancelToken()
-        token, service, progress = self.cancel_token, self.service, self._progress
+        self._show_running(self.job)
+
+    def _show_running(self, job: Any) -> None:
         self.merge_button.setEnabled(False)
         self.activate_button.setEnabled(False)
         self.progress.setVisible(True)
         self.report.setPlainText("Merging and measuring what each adapter keeps…")
-        self.tasks.run(
-            lambda: merge_versions(
-                service, ids, method, options, progress=progress.step.emit, cancel=token
-            ),
-            self._merged,
-            self._error,
-        )
+        done, total = job.event.get("done"), job.event.get("total")
+        if isinstance(done, int) and isinstance(total, int) and total > 0:
+            self._on_step(done, total)
+        else:
+            self.progress.setRange(0, 0)
+
+    def _on_job(self, job: Any) -> None:
+        if job is not self.job:
+            return
+        if job.running:
+            done, total = job.event.get("done"), job.event.get("total")
+            if isinstance(done, int) and isinstance(total, int) and total > 0:
+                self._on_step(done, total)
+        elif job.state == "done":
+            self._merged(job.outcome)
+        else:
+            self._error(RuntimeError(job.error or job.state))
 
     def _on_step(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
@@ -200,12 +216,8 @@ class MergeDialog(QDialog):
         self.merge_button.setEnabled(True)
         self.report.setPlainText(f"Not merged: {exc}")
 
-    def done(self, result: int) -> None:
-        # Closing never waits for the merge: it is cancelled and ends in the background (its
-        # evaluation checks the token between forward passes), and nothing is registered.
-        if self.cancel_token is not None:
-            self.cancel_token.cancel()
-        super().done(result)
+    # Closing never waits for the merge, and no longer stops it: it is the core's job, and the
+    # window says how it ended (the new version is then on the Personalization page).
 
 
 def report_text(outcome: Any) -> str:

@@ -1,7 +1,9 @@
 """A slim notice above the input: "Remembered: …" with Undo, or any short message.
 
 Memory tells the window what it stored from a background thread; `MemoryNotices` carries that to
-the GUI thread by signal, and the notice offers to undo it.
+the GUI thread by signal, and the notice offers to undo it. The core's learning jobs (training,
+merging) report the same way (`JobEvents`): `LearningNotices` keeps the status bar on a running
+job and says how it ended.
 """
 
 from __future__ import annotations
@@ -48,8 +50,13 @@ class NoticeBar(QFrame):
         self.hide()
 
     def show_message(
-        self, text: str, undo: Callable[[], None] | None = None, seconds: int = 12
+        self,
+        text: str,
+        undo: Callable[[], None] | None = None,
+        seconds: int = 12,
+        icon_name: str = "memory",
     ) -> None:
+        self.icon.setPixmap(icon(icon_name).pixmap(16, 16))
         self.text.setText(text)
         self._undo = undo
         self.undo_button.setVisible(undo is not None)
@@ -112,3 +119,49 @@ class MemoryNotices(QObject):
             self.tasks.run(work, lambda _r: self.say("Memory undone", 3000))
 
         self.bar.show_changes(changes, undo)
+
+
+class JobEvents(QObject):
+    """The core's learning job events (`app.adapters.jobs`), carried to the GUI thread.
+
+    The core calls its listeners on the job's thread; `changed` is queued to this object's
+    thread. The listener goes when this object does, so a closed page leaves nothing behind.
+    """
+
+    changed = Signal(object)
+
+    def __init__(self, jobs: Any, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        listener = self.changed.emit
+        self._listener = listener
+        jobs.add_listener(listener)
+        self.destroyed.connect(lambda *_: jobs.remove_listener(listener))
+
+    def detach(self) -> None:
+        self.jobs.remove_listener(self._listener)
+
+
+class LearningNotices(QObject):
+    """The window's view of learning: the status bar while a job runs, a notice when it ends."""
+
+    def __init__(self, bar: NoticeBar, status: Any) -> None:
+        super().__init__(bar)
+        self.bar = bar
+        self.status = status
+        self.events: JobEvents | None = None
+
+    def attach(self, core: Any) -> None:
+        jobs = core.learning
+        self.events = JobEvents(jobs, self)
+        self.events.changed.connect(self.show)
+        job = jobs.last
+        if job is not None and job.running:
+            self.show(job)
+
+    def show(self, job: Any) -> None:
+        if job.running:
+            self.status.set_learning(job.status_text())
+            return
+        self.status.set_learning(None)
+        self.bar.show_message(job.end_text(), seconds=20, icon_name="hearth")

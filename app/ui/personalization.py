@@ -1,6 +1,7 @@
 """The Personalization page: feedback count, train now (progress, cancel), adapter history,
-activate, roll back, and the adapter's strength. Work runs off the GUI thread; results and
-training progress come back by signal.
+activate, roll back, and the adapter's strength. Work runs off the GUI thread; results come back
+by signal. A training belongs to the core (`core.learning`): the page starts it and shows it, and
+closing the page leaves it running (reopened, the page shows its progress again).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -23,15 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.cancel import CancelToken
+from app.ui.notice import JobEvents
 from app.ui.tasks import Tasks
 
 log = logging.getLogger(__name__)
 COLUMNS = ["", "Id", "Date", "Status", "Examples", "Held-back NLL", "Neutral ppl"]
-
-
-class _Progress(QObject):
-    event = Signal(object)
 
 
 class PersonalizationPage(QWidget):
@@ -41,9 +38,9 @@ class PersonalizationPage(QWidget):
         self.core = core
         self.service = core.adapters
         self.tasks = Tasks(self, max_threads=2)
-        self.cancel_token: CancelToken | None = None
-        self._progress = _Progress(self)
-        self._progress.event.connect(self._on_progress)
+        self.jobs = core.learning
+        self._events = JobEvents(self.jobs, self)
+        self._events.changed.connect(self._on_job)
 
         self.feedback_label = QLabel()
         self.message = QLabel()
@@ -100,6 +97,9 @@ class PersonalizationPage(QWidget):
         self.strength.sliderReleased.connect(self._strength_released)
         self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"{v / 100:.2f}"))
         self.refresh()
+        running = self.jobs.current
+        if running is not None:  # reopened while a job runs: its progress, not a blank page
+            self._on_job(running)
 
     def _add_merge_parts(self, layout: QVBoxLayout, actions: QHBoxLayout) -> None:
         from app.ui import merge_dialog
@@ -107,7 +107,8 @@ class PersonalizationPage(QWidget):
         merge = QPushButton("Merge…")
         merge.clicked.connect(lambda: merge_dialog.MergeDialog(self.core, self).exec())
         actions.insertWidget(3, merge)
-        layout.addWidget(merge_dialog.LineageView(self.core))
+        self.lineage = merge_dialog.LineageView(self.core)
+        layout.addWidget(self.lineage)
 
     def _add_learning_parts(self, layout: QVBoxLayout) -> None:
         """The selected version in words, and the preferences the user stated."""
@@ -188,29 +189,46 @@ class PersonalizationPage(QWidget):
         self._do(self.service.set_scale, self.strength.value() / 100)
 
     def train(self) -> None:
+        """Start a training in the core; the page only shows it (it outlives the page)."""
         from app.adapters.train import TrainOptions
 
-        self.cancel_token = CancelToken()
-        token = self.cancel_token
+        service = self.service
+
+        def work(progress: Any, cancel: Any) -> Any:
+            return service.train(TrainOptions(), on_progress=progress, cancel=cancel)
+
+        try:
+            self.jobs.start("training", work)
+        except Exception as exc:  # another training or merge runs: said, nothing started
+            self._error(exc)
+
+    def cancel(self) -> None:
+        if self.jobs.cancel():
+            self.message.setText("Cancelling…")
+
+    def _on_job(self, job: Any) -> None:
+        if job.running:
+            self._show_running(job)
+            return
+        self._job_done()
+        self.lineage.refresh()
+        if job.kind != "training":
+            self.refresh()  # a merge added a version
+        elif job.state == "done":
+            self._trained(job.outcome)
+        else:
+            self.message.setText(job.error or job.end_text())
+            self.refresh()
+
+    def _show_running(self, job: Any) -> None:
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-        self.message.setText("Starting the training process…")
-        emit = self._progress.event.emit
-        self.tasks.run(
-            lambda: self.service.train(TrainOptions(), on_progress=emit, cancel=token),
-            self._trained,
-            self._train_failed,
-        )
-
-    def cancel(self) -> None:
-        if self.cancel_token is not None:
-            self.cancel_token.cancel()
-            self.message.setText("Cancelling…")
-
-    def _on_progress(self, event: dict) -> None:
-        if event.get("event") == "progress":
+        event = job.event
+        if job.kind != "training":
+            self.progress.setRange(0, 0)
+            self.message.setText(job.status_text())
+        elif event.get("event") == "progress":
             self.progress.setRange(0, int(event["steps"]))
             self.progress.setValue(int(event["step"]))
             self.message.setText(
@@ -218,31 +236,23 @@ class PersonalizationPage(QWidget):
                 f" about {event['eta_s']:.0f} s left"
             )
         elif event.get("event") == "phase":
+            self.progress.setRange(0, 0)
             self.message.setText(f"Training: {event['phase']}…")
+        elif not event:
+            self.progress.setRange(0, 0)
+            what = "An automatic training" if job.auto else "Training"
+            self.message.setText(f"{what}: starting the training process…")
 
-    def _training_done(self) -> None:
+    def _job_done(self) -> None:
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setVisible(False)
-        self.cancel_token = None
 
     def _trained(self, outcome: Any) -> None:
-        self._training_done()
         state = "activated" if outcome.activated else "kept, not activated"
         self.message.setText(f"Adapter {outcome.adapter_id}: {state}. {outcome.reason}")
         self.refresh()
 
-    def _train_failed(self, exc: BaseException) -> None:
-        self._training_done()
-        self._error(exc)
-
     def _error(self, exc: BaseException) -> None:
         log.info("personalization: %s", exc)
         self.message.setText(str(exc))
-
-    def closeEvent(self, event: Any) -> None:
-        # The training is cancelled in the background: waiting for its process to stop here
-        # would freeze the whole window (up to 30 s). Its task ends on its own, and the page
-        # object (kept by the window) receives the outcome.
-        self.cancel()
-        super().closeEvent(event)

@@ -1,4 +1,4 @@
-"""Settings (Ctrl+,): the model, how answers are made, memory and the theme.
+"""Settings (Ctrl+,): the model, how answers are made, memory, the theme and learning.
 
 Saving checks every value (a refused one says why and nothing changes), writes the file and
 puts the changes into effect at once: the next answer uses them; a new context size, thread
@@ -92,6 +92,7 @@ class SettingsDialog(QDialog):
             )
             form.addRow(label, widget)
         outer.addWidget(form_box, 1)
+        outer.addWidget(self._learning_group())
         self.error = QLabel("", self)
         self.error.setObjectName("settingsError")
         self.error.setWordWrap(True)
@@ -108,6 +109,25 @@ class SettingsDialog(QDialog):
         buttons.addWidget(cancel)
         buttons.addWidget(self.save_button)
         outer.addLayout(buttons)
+
+    def _learning_group(self) -> QGroupBox:
+        """Automatic training: off by default; when on, it starts only when the machine idles."""
+        group = QGroupBox("Learning", self)
+        form = QFormLayout(group)
+        auto = QCheckBox("Train by itself when enough new feedback has gathered and I am away")
+        auto.setToolTip(
+            "Never while an answer is written, you are typing, another training or merge runs, "
+            "or the computer is busy"
+        )
+        count = _int(1, 10000)
+        count.setSuffix(" new answers rated or edited")
+        for name, widget in (("auto_train", auto), ("auto_train_min_feedback", count)):
+            widget.setObjectName(f"setting_{name}")
+            self.inputs[name] = widget
+            form.addRow(FIELDS[name].label, widget)
+        count.setEnabled(False)  # until the box is ticked (load() sets both)
+        auto.toggled.connect(count.setEnabled)
+        return group
 
     # -- models ---------------------------------------------------------------------------------
     def _model_group(self) -> QGroupBox:
@@ -228,6 +248,9 @@ class SettingsDialog(QDialog):
         self.window_.tasks.run(lambda: apply_to_core(core, changes), self._saved, self._failed)
 
     def _saved(self, changed: list[str]) -> None:
+        core = self.window_.session.core
+        if "auto_train" in changed and core is not None:
+            core.learning.auto.poke()  # feedback gathered before it was turned on may be due
         self.save_button.setEnabled(True)
         self.error.hide()
         self.saved.emit(changed)

@@ -1,5 +1,6 @@
-"""The status bar: which model, whether it is ready, which engine answers, and how fast the
-last reply came."""
+"""The status bar: which model, whether it is ready, which engine answers, how fast the last
+reply came, and a running training or merge ("Learning: step 12 of 40…"), one click from its
+page."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ class StatusBar(QStatusBar):
         self.privacy.setText("Privacy")
         self.privacy.setAutoRaise(True)
         self.privacy.setToolTip("What Hearth holds, where it is, and what left this computer")
+        # A training or merge in the background (the window opens Personalization on a click).
+        self.learning = QToolButton(self)
+        self.learning.setObjectName("learningButton")
+        self.learning.setAutoRaise(True)
+        self.learning.setToolTip("Hearth is learning from your feedback; click for details")
+        self.learning.hide()
+        self.addPermanentWidget(self.learning)
         self.addPermanentWidget(self.engine)
         self.addPermanentWidget(self.speed)
         self.addPermanentWidget(self.privacy)
@@ -50,3 +58,12 @@ class StatusBar(QStatusBar):
 
     def set_speed(self, tok_s: float, live: bool = False) -> None:
         self.speed.setText(f"{tok_s:.1f} tok/s" + (" …" if live else "") if tok_s > 0 else "")
+
+    def set_learning(self, text: str | None) -> None:
+        """Show a running learning job's progress; None hides it."""
+        if text:
+            self.learning.setText(text)
+            self.learning.show()
+        else:
+            self.learning.setText("")
+            self.learning.hide()

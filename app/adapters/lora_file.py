@@ -25,6 +25,7 @@ import numpy.typing as npt
 from app.atomic import fsync_dir
 from app.errors import AdapterError, ModelError
 from app.llm.gguf_header import GGUFFormatError, read_header
+from app.llm.models import model_header
 
 FloatArray = npt.NDArray[np.float32]
 LORA_A, LORA_B = ".lora_a", ".lora_b"
@@ -86,16 +87,7 @@ def _base_model_info(path: Path, size: int, mtime_ns: int) -> BaseModelInfo:
     del size, mtime_ns  # part of the cache key only: a replaced file is read again
     # The fast header reader, not gguf's: gguf's builds a numpy view of each of the ~50k
     # vocabulary entries (seconds, the GIL held: the window froze when an adapter activated).
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-        if magic != _GGUF_MAGIC:
-            raise ModelError(f"{path.name} is not a GGUF file")
-        header = read_header(path)
-    except OSError as exc:
-        raise ModelError(f"model file {path} cannot be read: {exc.strerror}") from exc
-    except GGUFFormatError as exc:
-        raise ModelError(f"{path.name} is truncated or corrupt: {exc}") from exc
+    header = model_header(path)
     arch = header.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise ModelError(f"{path.name} has no architecture in its metadata")

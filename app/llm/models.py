@@ -17,7 +17,7 @@ from typing import Any
 
 from app import paths
 from app.errors import ModelError
-from app.llm.gguf_header import GGUFFormatError, read_header
+from app.llm.gguf_header import GGUFFormatError, GGUFHeader, read_header
 from app.store import Store
 
 DEFAULT_NAME = "SmolLM2"  # a model with no file name to show
@@ -63,17 +63,23 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def inspect_gguf(path: Path) -> dict[str, Any]:
-    """Read a GGUF header and check the file is whole; raise ModelError naming file and reason."""
+def model_header(path: Path) -> GGUFHeader:
+    """A model file's GGUF header (fast, bounds-checked); ModelError naming file and reason."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
     try:
-        header = read_header(path)
+        return read_header(path)
     except GGUFFormatError as exc:
         raise ModelError(f"{path.name}: {exc}") from exc
     except OSError as exc:
         raise ModelError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+
+
+def inspect_gguf(path: Path) -> dict[str, Any]:
+    """Read a GGUF header and check the file is whole; raise ModelError naming file and reason."""
+    path = Path(path)
+    header = model_header(path)
     arch = header.get("general.architecture")
     if header.get("general.type") == "adapter":
         raise ModelError(f"{path.name}: this is a LoRA adapter, not a model")

@@ -39,6 +39,8 @@ class PersonalizationPage(QWidget):
         self.service = core.adapters
         self.tasks = Tasks(self, max_threads=2)
         self.jobs = core.learning
+        # None: the defaults at the user's adapter rank; tests train a few steps.
+        self.train_options: Any = None
         self._events = JobEvents(self.jobs, self)
         self._events.changed.connect(self._on_job)
 
@@ -104,8 +106,13 @@ class PersonalizationPage(QWidget):
     def _add_merge_parts(self, layout: QVBoxLayout, actions: QHBoxLayout) -> None:
         from app.ui import merge_dialog
 
+        def open_merge() -> None:
+            dialog = merge_dialog.MergeDialog(self.core, self)
+            dialog.exec()
+            dialog.deleteLater()  # its merge, if any, goes on in the core
+
         merge = QPushButton("Merge…")
-        merge.clicked.connect(lambda: merge_dialog.MergeDialog(self.core, self).exec())
+        merge.clicked.connect(open_merge)
         actions.insertWidget(3, merge)
         self.lineage = merge_dialog.LineageView(self.core)
         layout.addWidget(self.lineage)
@@ -192,15 +199,19 @@ class PersonalizationPage(QWidget):
         """Start a training in the core; the page only shows it (it outlives the page)."""
         from app.adapters.train import TrainOptions
 
-        service = self.service
+        rank = int(getattr(self.core.settings, "adapter_rank", 8))
+        service, options = self.service, self.train_options or TrainOptions(rank=rank)
 
         def work(progress: Any, cancel: Any) -> Any:
-            return service.train(TrainOptions(), on_progress=progress, cancel=cancel)
+            return service.train(options, on_progress=progress, cancel=cancel)
 
         try:
-            self.jobs.start("training", work)
+            job = self.jobs.start("training", work)
         except Exception as exc:  # another training or merge runs: said, nothing started
             self._error(exc)
+            return
+        if job.running:
+            self._show_running(job)
 
     def cancel(self) -> None:
         if self.jobs.cancel():

@@ -68,7 +68,7 @@ def progress_text(kind: str, event: dict[str, Any]) -> str:
         return f"Learning: {stage_name(str(event.get('phase')))}…"
     if name == "done":  # the process has finished; the gate and the activation follow
         return "Learning: checking the new adapter…"
-    return "Learning: starting…"
+    return "Learning…" if event else "Learning: starting…"
 
 
 def end_text(job: Job) -> str:

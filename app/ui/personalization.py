@@ -225,7 +225,7 @@ class PersonalizationPage(QWidget):
         self.lineage.refresh()
         if job.kind != "training":
             self.refresh()  # a merge added a version
-        elif job.state == "done":
+        elif job.state == "done" and hasattr(job.outcome, "activated"):
             self._trained(job.outcome)
         else:
             self.message.setText(job.error or job.end_text())
@@ -253,6 +253,9 @@ class PersonalizationPage(QWidget):
             self.progress.setRange(0, 0)
             what = "An automatic training" if job.auto else "Training"
             self.message.setText(f"{what}: starting the training process…")
+        else:  # the process has ended; the checks and the gate run
+            self.progress.setRange(0, 0)
+            self.message.setText("Training: checking the new adapter…")
 
     def _job_done(self) -> None:
         self.train_button.setEnabled(True)

@@ -113,3 +113,41 @@ def test_automatic_training_is_a_setting_of_the_window(make_window: Any, qtbot: 
     auto = core.learning.auto
     assert not auto.check()
     assert auto.last_reason == "0 new feedback items of the 6 needed"
+
+
+def test_closing_the_merge_dialog_keeps_the_merge_and_the_window_says_how_it_ended(
+    make_window: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import Qt
+
+    from app.adapters.lora_file import base_model_info, write_lora
+    from app.ui.merge_dialog import MergeDialog
+    from tests.adapters.test_merge_helpers import random_adapter
+
+    window = make_window()
+    core = window.session.core
+    base = base_model_info(core.adapters.base_model().path)
+    ids = []
+    for seed in (1, 2):
+        path = tmp_path / f"skill{seed}.gguf"
+        write_lora(path, random_adapter(base, b_scale=0.002, seed=seed, layers=[0, 1]))
+        ids.append(core.adapters.import_file(path))
+    dialog = MergeDialog(core, window)
+    qtbot.waitUntil(lambda: dialog.adapters.count() == 2, timeout=10_000)
+    for row in range(2):
+        dialog.adapters.item(row).setCheckState(Qt.CheckState.Checked)
+    dialog.merge_button.click()
+    job = core.learning.current
+    assert job is not None and job.kind == "merging"
+    assert window.status.learning.text().startswith("Merging")
+    dialog.reject()
+    dialog.deleteLater()
+    assert not job.token.cancelled  # closing the dialog did not stop the merge
+    qtbot.waitUntil(lambda: not core.learning.running, timeout=TRAIN_TIMEOUT_MS)
+    assert job.state == "done", job.error
+    merged = job.outcome.adapter_id
+    assert [v.id for v in core.adapters.list()] == [*ids, merged]
+    assert core.adapters.versions.active_id() is None  # activating stays the user's choice
+    qtbot.waitUntil(lambda: window.notice.isVisible(), timeout=10_000)
+    assert window.notice.text.text() == job.end_text()
+    assert not window.status.learning.isVisible()

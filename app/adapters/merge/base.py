@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from app.adapters.lora_file import FloatArray
+from app.adapters.merge.workspace import Workspace
 from app.errors import AdapterError
 
 Factors = tuple[FloatArray, FloatArray]  # (A: r x in, B: out x r), delta = B @ A
@@ -28,7 +29,9 @@ class MergeOptions:
     weights: tuple[float, ...] | None = None
     rank: int | None = None
     seed: int = 0
-    power_iters: int = 1
+    # The randomized cut's sketch starts from the parents' row space, which needs no power
+    # iteration to match the exact cut (svd.py); each iteration is two more passes.
+    power_iters: int = 0
     oversample: int = 8
 
     def weight_list(self, n_parents: int) -> list[float]:
@@ -55,11 +58,13 @@ class MergeOptions:
 
 @dataclass(frozen=True)
 class TensorContext:
-    """Where a method is: the tensor's name and shape, and a generator seeded for this tensor."""
+    """Where a method is: the tensor's name and shape, a generator seeded for this tensor, and
+    the worker's reusable buffers (None: the method allocates its own)."""
 
     name: str
     shape: tuple[int, int]  # (out, in)
     seed: int
+    workspace: Workspace | None = field(default=None, compare=False)
 
     def rng(self, stream: int = 0) -> np.random.Generator:
         # Seeded by name, not position: the same tensor gets the same draws in any order.
@@ -96,6 +101,7 @@ class MergeReport:
     tensors: list[TensorReport] = field(default_factory=list)
     parents: list[dict[str, Any]] = field(default_factory=list)
     retained: dict[str, float] = field(default_factory=dict)  # filled in by evaluation
+    threads: int = 1  # tensors merged at once
 
     @property
     def energy_kept_min(self) -> float:
@@ -115,6 +121,7 @@ class MergeReport:
             "options": self.options,
             "rank": self.rank,
             "seconds": round(self.seconds, 3),
+            "threads": self.threads,
             "tensors": len(self.tensors),
             "energy_kept_min": round(self.energy_kept_min, 6),
             "energy_kept_mean": round(self.energy_kept_mean, 6),

@@ -21,6 +21,7 @@ from app.adapters.merge.base import (
     register,
 )
 from app.adapters.merge.dense import count_conflicts, elect_and_mean, merge_dense
+from app.adapters.merge.workspace import Workspace
 from app.errors import AdapterError
 
 VARIANTS = ("linear", "ties")
@@ -61,19 +62,19 @@ class Dare(MergeMethod):
         rngs = [ctx.rng(10 + i) for i, parent in enumerate(parents) if parent is not None]
 
         def block_fn(
-            blocks: list[FloatArray], weights: list[float], part: slice
-        ) -> tuple[FloatArray, int, int]:
+            blocks: list[FloatArray], weights: list[float], out: FloatArray, ws: Workspace
+        ) -> tuple[int, int]:
             for block, rng in zip(blocks, rngs, strict=True):
                 if p > 0.0:
                     kept = rng.random(block.shape, dtype=np.float32) >= np.float32(p)
                     block *= kept
                     block *= rescale
             if options.variant == "ties":
-                return elect_and_mean(blocks, weights)
-            merged = np.zeros_like(blocks[0])
-            for block, w in zip(blocks, weights, strict=True):
-                merged += np.float32(w) * block
+                return elect_and_mean(blocks, weights, out, ws)
             touched, conflicts = count_conflicts(blocks)
-            return merged, touched, conflicts
+            out.fill(0.0)
+            for block, w in zip(blocks, weights, strict=True):
+                out += np.float32(w) * block
+            return touched, conflicts
 
         return merge_dense(parents, options, rank, ctx, block_fn)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import queue
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from app.adapters.merge.base import (
     get_method,
 )
 from app.adapters.merge.svd import pad_rank
+from app.adapters.merge.workspace import Workspace, merge_threads
 from app.cancel import CancelToken
 from app.errors import AdapterError
 
@@ -58,16 +60,17 @@ def merge_adapters(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     parent_ids: Sequence[Any] | None = None,
-    threads: int = 1,
+    threads: int | None = None,
 ) -> MergeResult:
     """Merge `parents` with `method`, tensor by tensor.
 
-    `threads` tensors are merged at once, each with single-threaded BLAS, so peak memory is
-    `threads` dense deltas. A merge is background work on a machine whose cores the chat
-    needs, and OpenBLAS threads spin-wait like llama.cpp's when a core is busy: one by default.
+    `threads` tensors are merged at once, each with single-threaded BLAS (OpenBLAS threads
+    spin-wait like llama.cpp's when a core is busy), so peak memory is `threads` dense deltas.
+    None: `workspace.merge_threads()`, every core when the machine is idle, else one.
     """
+    count = merge_threads() if threads is None else max(1, threads)
     with _blas_threads(1):
-        return _merge(parents, method, options, progress, cancel, parent_ids, max(1, threads))
+        return _merge(parents, method, options, progress, cancel, parent_ids, count)
 
 
 def _merge(
@@ -93,12 +96,21 @@ def _merge(
     merged: dict[str, tuple[Any, Any]] = {}
     reports: list[TensorReport] = []
 
+    # One workspace per worker, handed from tensor to tensor; gone when the merge ends.
+    workspaces: queue.SimpleQueue[Workspace] = queue.SimpleQueue()
+    for _ in range(threads):
+        workspaces.put(Workspace())
+
     def one(name: str) -> TensorMerge:
         if cancel is not None:
             cancel.raise_if_cancelled()
         factors = [p.scaled_factors(name) if name in p.tensors else None for p in parents]
-        ctx = TensorContext(name, shapes[name], options.seed)
-        return impl.merge_tensor(factors, options, rank, ctx)
+        workspace = workspaces.get()
+        try:
+            ctx = TensorContext(name, shapes[name], options.seed, workspace)
+            return impl.merge_tensor(factors, options, rank, ctx)
+        finally:
+            workspaces.put(workspace)
 
     with ThreadPoolExecutor(threads, thread_name_prefix="hearth-merge") as pool:
         # map runs at most `threads` tensors at once; results are small factors
@@ -118,6 +130,7 @@ def _merge(
         time.perf_counter() - started,
         reports,
         [{"id": i, "rank": p.rank, "alpha": p.alpha} for i, p in zip(ids, parents, strict=True)],
+        threads=threads,
     )
     metadata = {"merge": {"method": impl.name, "options": options.to_dict(), "parents": ids}}
     adapter = LoraAdapter(parents[0].architecture, float(out_rank), out_rank, merged, metadata)

@@ -17,6 +17,7 @@ from app.adapters.merge.base import (
     register,
 )
 from app.adapters.merge.dense import elect_and_mean, merge_dense, trim_block, trim_threshold
+from app.adapters.merge.workspace import Workspace
 from app.errors import AdapterError
 
 
@@ -56,10 +57,10 @@ class Ties(MergeMethod):
         ]
 
         def block_fn(
-            blocks: list[FloatArray], weights: list[float], part: slice
-        ) -> tuple[FloatArray, int, int]:
+            blocks: list[FloatArray], weights: list[float], out: FloatArray, ws: Workspace
+        ) -> tuple[int, int]:
             for block, threshold in zip(blocks, thresholds, strict=True):
-                trim_block(block, threshold)
-            return elect_and_mean(blocks, weights)
+                trim_block(block, threshold, ws)
+            return elect_and_mean(blocks, weights, out, ws)
 
         return merge_dense(parents, options, rank, ctx, block_fn)

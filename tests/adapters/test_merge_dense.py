@@ -11,6 +11,7 @@ import pytest
 from app.adapters.lora_file import LoraAdapter
 from app.adapters.merge import merge_adapters
 from app.adapters.merge.dare import DareOptions
+from app.adapters.merge.dense import kth_largest
 from app.adapters.merge.svd import dense_cut
 from app.adapters.merge.ties import TiesOptions
 from app.adapters.merge.workspace import Workspace, idle_threads, merge_threads
@@ -147,3 +148,14 @@ def test_threads_follow_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEARTH_THREADS", "3")
     report = merge_adapters([p1, p2], "ties").report
     assert report.threads == 3 and report.summary()["threads"] == 3
+
+
+def test_exact_threshold_is_the_kth_largest_whatever_the_sample() -> None:
+    rng = np.random.default_rng(7)
+    values = np.abs(rng.standard_normal(200_000, dtype=np.float32))
+    values[:5000] = values[5000]  # many equal magnitudes around one rank
+    ordered = np.sort(values)[::-1]
+    for k in (1, 17, 5000, 5001, 100_000, 199_999, 200_000):
+        for seed in range(3):
+            got = kth_largest(values, k, np.random.default_rng(seed))
+            assert got == ordered[k - 1]

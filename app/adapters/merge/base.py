@@ -19,6 +19,7 @@ from app.adapters.merge.workspace import Workspace
 from app.errors import AdapterError
 
 Factors = tuple[FloatArray, FloatArray]  # (A: r x in, B: out x r), delta = B @ A
+SMALL_TENSOR_ENTRIES = 1 << 20  # a 135M model's largest tensor has 0.9 M, a 3B model's 25 M
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,10 @@ class MergeOptions:
     weights: tuple[float, ...] | None = None
     rank: int | None = None
     seed: int = 0
-    # The randomized cut's sketch starts from the parents' row space, which needs no power
-    # iteration to match the exact cut (svd.py); each iteration is two more passes.
-    power_iters: int = 0
+    # Power iterations of the randomized cut; None: one for tensors up to a million entries
+    # (cheap there), none above, where the sketch's start from the parents' row space already
+    # keeps what the exact cut keeps (svd.py) and each iteration is two more passes.
+    power_iters: int | None = None
     oversample: int = 8
 
     def weight_list(self, n_parents: int) -> list[float]:
@@ -43,10 +45,15 @@ class MergeOptions:
             )
         return [float(w) for w in self.weights]
 
+    def power_iterations(self, shape: tuple[int, int]) -> int:
+        if self.power_iters is not None:
+            return self.power_iters
+        return 1 if shape[0] * shape[1] <= SMALL_TENSOR_ENTRIES else 0
+
     def validate(self) -> None:
         if self.rank is not None and self.rank < 1:
             raise AdapterError("the target rank must be at least 1")
-        if self.power_iters < 0 or self.oversample < 0:
+        if (self.power_iters or 0) < 0 or self.oversample < 0:
             raise AdapterError("power iterations and oversampling cannot be negative")
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from app.ui.settings_dialog import SettingsDialog
 from app.ui.sidebar import Sidebar
 from app.ui.status import StatusBar
 from app.ui.tasks import Tasks
-from app.ui.themes import apply_theme
+from app.ui.themes import apply_theme, when_changed
 
 log = logging.getLogger(__name__)
 HISTORY_BATCH = 12
@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.chat.rated.connect(self.rate_answer)
         self.chat.edited.connect(self.edit_answer)
         self.chat.link_clicked.connect(self.follow_link)
+        when_changed(self._rethemed)
         self.chat.regenerate.connect(self.regenerate_answer)
         self.chat.resend.connect(self.resend_question)
         self.chat.version_step.connect(self.show_version)
@@ -141,11 +142,14 @@ class MainWindow(QMainWindow):
         if "theme" in changed and core is not None:
             app = QApplication.instance()
             if isinstance(app, QApplication):
-                apply_theme(app, core.settings.theme)
-            # Code blocks take their colours when drawn: the open conversation is drawn again.
-            if self.conversation_id is not None and not self.generating:
-                self.open_conversation(self.conversation_id, reload=True)
+                apply_theme(app, core.settings.theme)  # a change of colours calls _rethemed
         self.status.showMessage("Settings saved" if changed else "No settings changed", 4000)
+
+    def _rethemed(self, _shown: str) -> None:
+        # Code blocks take their colours when drawn: the open conversation is drawn again,
+        # whether Settings or the desktop's own light/dark switch changed the theme.
+        if self.conversation_id is not None and not self.generating:
+            self.open_conversation(self.conversation_id, reload=True)
 
     def open_search(self) -> None:
         if self.search_dialog is None:

@@ -6,6 +6,9 @@ Hearth runs. Dark is the light style sheet with `style-dark.qss` (colours only) 
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
@@ -14,6 +17,14 @@ from app.ui.theme import resources_dir
 
 _current = {"theme": "system"}
 _following: list[bool] = []
+# Told when the shown theme flips, whoever flipped it (Settings or the desktop): what colours
+# itself when drawn (code blocks) must be drawn again. Weak: a closed window is not kept.
+_listeners: list[weakref.WeakMethod[Callable[[str], None]]] = []
+
+
+def when_changed(method: Callable[[str], None]) -> None:
+    """Call the bound `method` with "light" or "dark" each time the shown theme changes."""
+    _listeners.append(weakref.WeakMethod(method))
 
 
 def system_is_dark() -> bool:
@@ -38,14 +49,29 @@ def apply_theme(app: QApplication, theme: str) -> str:
         path = resources_dir() / name if name else None
         if path is not None and path.is_file():
             parts.append(path.read_text(encoding="utf-8"))
+    before = app.property("hearthTheme") or "light"  # unstyled Qt is light
     app.setStyleSheet("\n".join(parts))
     app.setProperty("hearthTheme", shown)
+    if before != shown:
+        _tell(shown)
     if not _following:
         _following.append(True)
         changed = getattr(QGuiApplication.styleHints(), "colorSchemeChanged", None)
         if changed is not None:
             changed.connect(lambda _scheme: _follow(app))
     return shown
+
+
+def _tell(shown: str) -> None:
+    for ref in list(_listeners):
+        method = ref()
+        if method is None:
+            _listeners.remove(ref)
+            continue
+        try:
+            method(shown)
+        except RuntimeError:  # its widget was deleted by Qt before Python let go of it
+            _listeners.remove(ref)
 
 
 def _follow(app: QApplication) -> None:

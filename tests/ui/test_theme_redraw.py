@@ -48,3 +48,35 @@ def test_a_theme_change_redraws_the_open_conversations_code(make_window, qtbot):
     finally:
         QApplication.instance().setStyleSheet("")  # other tests run unstyled, as before
         QApplication.instance().setProperty("hearthTheme", "light")
+
+
+def test_the_desktops_own_switch_to_dark_redraws_them_too(make_window, qtbot, monkeypatch):
+    """With the "system" theme, the desktop turning dark (its colour-scheme signal) restyles
+    the window and draws the open conversation's code again. The offscreen platform cannot
+    switch its scheme, so the desktop's answer is what is stood in for."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui import themes
+    from app.ui.text_view import CODE_BACKGROUND
+
+    app = QApplication.instance()
+    window = make_window()
+    themes.apply_theme(app, "system")  # what the app does at start with the default setting
+    core = window.session.core
+    conv = core.conversations.create("Code")
+    core.conversations.add_message(conv, "user", "How do I add two numbers?")
+    core.conversations.add_message(conv, "assistant", ANSWER)
+    window.refresh_conversations()
+    qtbot.waitUntil(lambda: conv in window.sidebar.ids(), timeout=10_000)
+    window.sidebar.select(conv)
+    light, dark = CODE_BACKGROUND["light"].name(), CODE_BACKGROUND["dark"].name()
+    qtbot.waitUntil(lambda: _code_background(window) == light, timeout=10_000)
+    try:
+        monkeypatch.setattr(themes, "system_is_dark", lambda: True)
+        app.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        qtbot.waitUntil(lambda: _code_background(window) == dark, timeout=10_000)
+        assert themes.shown_theme() == "dark" and window.conversation_id == conv
+    finally:
+        app.setStyleSheet("")  # other tests run unstyled, as before
+        app.setProperty("hearthTheme", "light")

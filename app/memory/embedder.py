@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import HearthError
+from app.privacy.guard import set_offline_env
 
 DIM = 384
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -113,10 +114,12 @@ def _load(threads: int) -> Any:
 
 
 def _load_model(threads: int) -> Any:
-    # Offline before the first Hugging Face import: nothing may reach the network.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Offline before the first Hugging Face import: nothing may reach the network. Written only
+    # when not set yet: this runs on a loading thread, and a setenv while another thread reads
+    # the environment (llama.cpp does) can crash the process.
+    set_offline_env()
+    if "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging

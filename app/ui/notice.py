@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
+from shiboken6 import isValid
 
 from app.ui.theme import icon
 
@@ -125,7 +126,7 @@ class JobEvents(QObject):
     """The core's learning job events (`app.adapters.jobs`), carried to the GUI thread.
 
     The core calls its listeners on the job's thread; `changed` is queued to this object's
-    thread. The listener goes when this object does, so a closed page leaves nothing behind.
+    thread. Once this object is deleted its listener removes itself at the next event.
     """
 
     changed = Signal(object)
@@ -133,13 +134,26 @@ class JobEvents(QObject):
     def __init__(self, jobs: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
-        listener = self.changed.emit
-        self._listener = listener
-        jobs.add_listener(listener)
-        self.destroyed.connect(lambda *_: jobs.remove_listener(listener))
+        self._relay = _Relay(self, jobs)
+        jobs.add_listener(self._relay)
 
     def detach(self) -> None:
-        self.jobs.remove_listener(self._listener)
+        self.jobs.remove_listener(self._relay)
+
+
+class _Relay:
+    """A plain listener for the core: it holds no Qt connection of its own, so a deleted
+    receiver is only ever checked (shiboken6.isValid), never called."""
+
+    def __init__(self, owner: JobEvents, jobs: Any) -> None:
+        self.owner = owner
+        self.jobs = jobs
+
+    def __call__(self, job: Any) -> None:
+        if not isValid(self.owner):
+            self.jobs.remove_listener(self)
+            return
+        self.owner.changed.emit(job)
 
 
 class LearningNotices(QObject):

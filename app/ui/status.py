@@ -63,7 +63,11 @@ class StatusBar(QStatusBar):
         """Show a running learning job's progress; None hides it."""
         if text:
             self.learning.setText(text)
+            # The bar sizes a permanent widget once; a longer text would be cut in the middle.
+            width = self.learning.fontMetrics().horizontalAdvance(text) + 16
+            self.learning.setMinimumWidth(max(self.learning.minimumWidth(), width))
             self.learning.show()
         else:
             self.learning.setText("")
+            self.learning.setMinimumWidth(0)
             self.learning.hide()

@@ -206,6 +206,32 @@ def test_an_automatic_training_that_fails_waits_for_new_feedback(
     assert nothing_to_wait_for(auto.conditions())
 
 
+def test_after_feedback_the_core_trains_by_itself_once_the_machine_is_idle(
+    core: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.adapters import auto_train
+
+    monkeypatch.setenv(HANG_ENV, "loading")  # a real training process, held before the model
+    load = [5.0]  # the machine's load, set by the test (the real one is whatever runs here)
+    monkeypatch.setattr(auto_train, "load_average", lambda: load[0])
+    core.settings.auto_train = True
+    core.settings.auto_train_min_feedback = 4
+    core.adapters.feedback.import_jsonl(DATA)
+    auto = core.learning.auto
+    auto.idle_s, auto.check_s = 0.0, 0.02
+    started = threading.Event()
+    core.learning.add_listener(lambda job: job.auto and started.set())
+    auto.poke()  # feedback was added
+    assert not started.wait(0.5)  # the machine is busy: it waits
+    assert auto.last_reason.startswith("the machine is busy")
+    load[0] = 0.1
+    assert started.wait(30)
+    job = core.learning.current
+    assert job is not None and job.auto and job.kind == "training"
+    core.learning.close()
+    assert job.state == "cancelled" and core.adapters.job is None
+
+
 def test_the_settings_round_trip_through_the_cli() -> None:
     def hearth(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

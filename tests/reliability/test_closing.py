@@ -1,7 +1,7 @@
 """Closing never blocks the GUI thread and never pulls the core from under running work: the
-Personalization window and the Merge dialog return at once (their job is cancelled in the
-background), the consolidation's retention check honours its cancel token, and the session
-keeps the core open until a task that outlived the window has finished."""
+Personalization window and the Merge dialog return at once (their job, the core's, goes on;
+closing the core cancels it), the consolidation's retention check honours its cancel token, and
+the session keeps the core open until a task that outlived the window has finished."""
 
 from __future__ import annotations
 
@@ -64,13 +64,13 @@ def test_retention_check_honours_its_cancel_token(
 def test_closing_the_merge_dialog_during_a_merge_returns_at_once(
     qtbot: Any, core: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The merge is the core's job: closing the dialog neither waits for it nor stops it."""
     from PySide6.QtCore import Qt
 
     from app.adapters.scoring import LlamaScorer
     from app.ui.merge_dialog import MergeDialog
 
     ids = _import_two(core, tmp_path)
-    files = _adapter_files(core)
     entered, release = threading.Event(), threading.Event()
     real_logits = LlamaScorer.logits
 
@@ -87,22 +87,23 @@ def test_closing_the_merge_dialog_during_a_merge_returns_at_once(
         dialog.adapters.item(row).setCheckState(Qt.CheckState.Checked)
     dialog.merge_button.click()
     qtbot.waitUntil(entered.is_set, timeout=120_000)
+    job = core.learning.current
     dialog.reject()
-    # Closing returned while the merge still ran: it did not wait for it.
-    still_running = dialog.tasks.pool.activeThreadCount()
+    # Closing returned while the merge still ran, and did not cancel it.
+    still_running = job is not None and job.running and not job.token.cancelled
     release.set()
-    assert still_running == 1
-    qtbot.waitUntil(lambda: dialog.tasks.pool.activeThreadCount() == 0, timeout=60_000)
-    qtbot.waitUntil(lambda: "Not merged" in dialog.report.toPlainText(), timeout=10_000)
-    assert "cancelled" in dialog.report.toPlainText()
-    assert dialog.outcome is None
-    assert [v.id for v in core.adapters.list()] == ids
-    assert _adapter_files(core) == files
+    assert still_running
+    assert core.learning.wait(120)
+    assert job.state == "done", job.error
+    assert [v.id for v in core.adapters.list()] == [*ids, job.outcome.adapter_id]
+    assert core.adapters.versions.active_id() is None  # nothing activated without the user
 
 
 def test_closing_personalization_during_training_returns_at_once(
     qtbot: Any, core: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The training is the core's job: closing the page neither waits for it nor stops it;
+    closing the core cancels it, and nothing is registered."""
     from app.ui.personalization import PersonalizationPage
 
     # The training process stays in its first stage until stopped, as a slow load would.
@@ -119,9 +120,12 @@ def test_closing_personalization_during_training_returns_at_once(
     page.close()
     running_at_return = service.job is job and job.process.poll() is None
     assert running_at_return  # close() returned before the job finished
-    qtbot.waitUntil(lambda: page.train_button.isEnabled(), timeout=60_000)
-    assert "cancelled" in page.message.text()
+    assert core.learning.running and not core.learning.current.token.cancelled
+    core.learning.close()  # what closing the core (the window) does
     assert job.process.poll() is not None and service.job is None
+    assert core.learning.last.state == "cancelled"
+    qtbot.waitUntil(lambda: page.train_button.isEnabled(), timeout=10_000)
+    assert "cancelled" in page.message.text()
     assert service.list() == []  # nothing registered, the active adapter unchanged
 
 

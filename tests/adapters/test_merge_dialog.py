@@ -6,21 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_merge_helpers import random_adapter
-
-from app.adapters.lora_file import base_model_info, write_lora
+from test_merge_helpers import import_two_skills
 
 pytest.importorskip("PySide6")
-
-
-def _import_two(core: Any, tmp_path: Path) -> list[int]:
-    base = base_model_info(core.adapters.base_model().path)
-    ids = []
-    for seed in (1, 2):
-        path = tmp_path / f"skill{seed}.gguf"
-        write_lora(path, random_adapter(base, b_scale=0.002, seed=seed, layers=[0, 1]))
-        ids.append(core.adapters.import_file(path))
-    return ids
 
 
 def test_merge_dialog_reports_before_activating(qtbot: Any, core: Any, tmp_path: Path) -> None:
@@ -28,7 +16,7 @@ def test_merge_dialog_reports_before_activating(qtbot: Any, core: Any, tmp_path:
 
     from app.ui.merge_dialog import LineageView, MergeDialog
 
-    ids = _import_two(core, tmp_path)
+    ids = import_two_skills(core, tmp_path)
     dialog = MergeDialog(core)
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.adapters.count() == 2, timeout=10_000)
@@ -62,7 +50,7 @@ def test_merge_dialog_shows_a_refusal(qtbot: Any, core: Any, tmp_path: Path) -> 
 
     from app.ui.merge_dialog import MergeDialog
 
-    _import_two(core, tmp_path)
+    import_two_skills(core, tmp_path)
     dialog = MergeDialog(core)
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.adapters.count() == 2, timeout=10_000)

@@ -69,6 +69,19 @@ class Logits:
         self.llama.close()
 
 
+def import_two_skills(core: Any, folder: Path) -> list[int]:
+    """Two small random adapters of the default model imported into `core`: their ids."""
+    from app.adapters.lora_file import base_model_info, write_lora
+
+    base = base_model_info(core.adapters.base_model().path)
+    ids = []
+    for seed in (1, 2):
+        path = folder / f"skill{seed}.gguf"
+        write_lora(path, random_adapter(base, b_scale=0.002, seed=seed, layers=[0, 1]))
+        ids.append(core.adapters.import_file(path))
+    return ids
+
+
 def logits_session(model: Path) -> Iterator[Logits]:
     session = Logits(model)
     try:

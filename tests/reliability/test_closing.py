@@ -11,23 +11,12 @@ from typing import Any
 
 import pytest
 
-from app.adapters.lora_file import base_model_info, write_lora
 from app.cancel import CancelToken
 from app.errors import Cancelled
-from tests.adapters.test_merge_helpers import random_adapter
+from tests.adapters.test_merge_helpers import import_two_skills
 from tests.reliability.conftest import DATA
 
 pytest.importorskip("PySide6")
-
-
-def _import_two(core: Any, tmp_path: Path) -> list[int]:
-    base = base_model_info(core.adapters.base_model().path)
-    ids = []
-    for seed in (1, 2):
-        path = tmp_path / f"skill{seed}.gguf"
-        write_lora(path, random_adapter(base, b_scale=0.002, seed=seed, layers=[0, 1]))
-        ids.append(core.adapters.import_file(path))
-    return ids
 
 
 def _adapter_files(core: Any) -> list[str]:
@@ -42,7 +31,7 @@ def test_retention_check_honours_its_cancel_token(
     from app.adapters.consolidate import merge_versions
     from app.adapters.scoring import LlamaScorer
 
-    ids = _import_two(core, tmp_path)
+    ids = import_two_skills(core, tmp_path)
     files = _adapter_files(core)
     token = CancelToken()
     passes: list[int] = []
@@ -70,7 +59,7 @@ def test_closing_the_merge_dialog_during_a_merge_returns_at_once(
     from app.adapters.scoring import LlamaScorer
     from app.ui.merge_dialog import MergeDialog
 
-    ids = _import_two(core, tmp_path)
+    ids = import_two_skills(core, tmp_path)
     entered, release = threading.Event(), threading.Event()
     real_logits = LlamaScorer.logits
 

@@ -120,18 +120,12 @@ def test_closing_the_merge_dialog_keeps_the_merge_and_the_window_says_how_it_end
 ) -> None:
     from PySide6.QtCore import Qt
 
-    from app.adapters.lora_file import base_model_info, write_lora
     from app.ui.merge_dialog import MergeDialog
-    from tests.adapters.test_merge_helpers import random_adapter
+    from tests.adapters.test_merge_helpers import import_two_skills
 
     window = make_window()
     core = window.session.core
-    base = base_model_info(core.adapters.base_model().path)
-    ids = []
-    for seed in (1, 2):
-        path = tmp_path / f"skill{seed}.gguf"
-        write_lora(path, random_adapter(base, b_scale=0.002, seed=seed, layers=[0, 1]))
-        ids.append(core.adapters.import_file(path))
+    ids = import_two_skills(core, tmp_path)
     dialog = MergeDialog(core, window)
     qtbot.waitUntil(lambda: dialog.adapters.count() == 2, timeout=10_000)
     for row in range(2):

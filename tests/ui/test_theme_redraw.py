@@ -24,13 +24,8 @@ def _choose_theme(window, qtbot, theme: str) -> None:
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
 
 
-def test_a_theme_change_redraws_the_open_conversations_code(make_window, qtbot):
-    from PySide6.QtWidgets import QApplication
-
-    from app.ui.text_view import CODE_BACKGROUND
-
-    light, dark = CODE_BACKGROUND["light"].name(), CODE_BACKGROUND["dark"].name()
-    window = make_window()
+def _open_code_answer(window, qtbot, light: str) -> int:
+    """A stored conversation whose answer holds code, open in the window, drawn light."""
     core = window.session.core
     conv = core.conversations.create("Code")
     core.conversations.add_message(conv, "user", "How do I add two numbers?")
@@ -39,6 +34,17 @@ def test_a_theme_change_redraws_the_open_conversations_code(make_window, qtbot):
     qtbot.waitUntil(lambda: conv in window.sidebar.ids(), timeout=10_000)
     window.sidebar.select(conv)
     qtbot.waitUntil(lambda: _code_background(window) == light, timeout=10_000)
+    return conv
+
+
+def test_a_theme_change_redraws_the_open_conversations_code(make_window, qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.text_view import CODE_BACKGROUND
+
+    light, dark = CODE_BACKGROUND["light"].name(), CODE_BACKGROUND["dark"].name()
+    window = make_window()
+    conv = _open_code_answer(window, qtbot, light)
     try:
         _choose_theme(window, qtbot, "dark")
         qtbot.waitUntil(lambda: _code_background(window) == dark, timeout=10_000)
@@ -63,15 +69,8 @@ def test_the_desktops_own_switch_to_dark_redraws_them_too(make_window, qtbot, mo
     app = QApplication.instance()
     window = make_window()
     themes.apply_theme(app, "system")  # what the app does at start with the default setting
-    core = window.session.core
-    conv = core.conversations.create("Code")
-    core.conversations.add_message(conv, "user", "How do I add two numbers?")
-    core.conversations.add_message(conv, "assistant", ANSWER)
-    window.refresh_conversations()
-    qtbot.waitUntil(lambda: conv in window.sidebar.ids(), timeout=10_000)
-    window.sidebar.select(conv)
     light, dark = CODE_BACKGROUND["light"].name(), CODE_BACKGROUND["dark"].name()
-    qtbot.waitUntil(lambda: _code_background(window) == light, timeout=10_000)
+    conv = _open_code_answer(window, qtbot, light)
     try:
         monkeypatch.setattr(themes, "system_is_dark", lambda: True)
         app.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)

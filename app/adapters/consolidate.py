@@ -10,7 +10,7 @@ the result only if every parent keeps its effect, else keep the previous adapter
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from app.errors import AdapterError
 DEFAULT_METHOD = "ties"
 MIN_RETAINED = 0.8  # each parent must keep at least this share of its effect
 MAX_NEUTRAL_RISE = 0.05  # the same no-harm bound as the training gate
+REPLY_POLL_S = 0.05  # how soon a paused merge goes on once the reply has ended
 
 
 @dataclass
@@ -51,6 +52,17 @@ def preference_rank(core: Any) -> int:
     settings = getattr(core, "settings", None)
     value = getattr(settings, "preference_rank", None) or getattr(settings, "adapter_rank", None)
     return max(1, int(value or 8))
+
+
+def while_replying(engine: Any, cancel: CancelToken | None) -> Callable[[], None]:
+    """Blocks while the chat model is busy with a reply: the merge's threads (every core on an
+    idle machine) would take the cores a streaming answer needs. Training pauses the same way."""
+
+    def wait() -> None:
+        while getattr(engine, "busy", False) and not (cancel is not None and cancel.cancelled):
+            time.sleep(REPLY_POLL_S)
+
+    return wait
 
 
 def merge_versions(
@@ -81,7 +93,13 @@ def merge_versions(
         options = get_method(method).options_type(rank=preference_rank(service.core))
     loaded = [read_lora(v.path, info) for v in parents]
     result = merge_adapters(
-        loaded, method, options, progress=progress, cancel=cancel, parent_ids=list(ids)
+        loaded,
+        method,
+        options,
+        progress=progress,
+        cancel=cancel,
+        parent_ids=list(ids),
+        pause=while_replying(service.engine, cancel),
     )
     name = f"merged-{time.strftime('%Y%m%d-%H%M%S')}-{'-'.join(str(i) for i in ids)}"
     dest = paths.adapters_dir() / f"{name}.gguf"

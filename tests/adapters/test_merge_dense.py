@@ -159,3 +159,34 @@ def test_exact_threshold_is_the_kth_largest_whatever_the_sample() -> None:
         for seed in range(3):
             got = kth_largest(values, k, np.random.default_rng(seed))
             assert got == ordered[k - 1]
+
+
+def test_a_merge_waits_while_a_reply_streams() -> None:
+    """The product's merge pauses before each tensor while the chat model is busy (its threads
+    would take the cores a streaming answer needs) and goes on when the reply ends."""
+    import threading
+
+    from app.adapters.consolidate import while_replying
+
+    class Engine:
+        busy = True
+
+    engine, done = Engine(), []
+    parents = [parent(1, 4, SHAPES), parent(2, 4, SHAPES)]
+    started = threading.Event()
+
+    def pause() -> None:
+        started.set()
+        while_replying(engine, None)()
+
+    worker = threading.Thread(
+        target=lambda: done.append(
+            merge_adapters(parents, "ties", TiesOptions(rank=4), threads=2, pause=pause)
+        )
+    )
+    worker.start()
+    assert started.wait(30)
+    assert worker.is_alive() and done == []  # held before its first tensor
+    engine.busy = False
+    worker.join(60)
+    assert len(done) == 1 and set(done[0].adapter.tensors) == set(SHAPES)

@@ -61,16 +61,19 @@ def merge_adapters(
     cancel: CancelToken | None = None,
     parent_ids: Sequence[Any] | None = None,
     threads: int | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> MergeResult:
     """Merge `parents` with `method`, tensor by tensor.
 
     `threads` tensors are merged at once, each with single-threaded BLAS (OpenBLAS threads
     spin-wait like llama.cpp's when a core is busy), so peak memory is `threads` dense deltas.
     None: `workspace.merge_threads()`, every core when the machine is idle, else one.
+    `pause` is called before each tensor and returns when the merge may go on (the product's
+    blocks while a reply streams, so that chat keeps the cores).
     """
     count = merge_threads() if threads is None else max(1, threads)
     with _blas_threads(1):
-        return _merge(parents, method, options, progress, cancel, parent_ids, count)
+        return _merge(parents, method, options, progress, cancel, parent_ids, count, pause)
 
 
 def _merge(
@@ -81,6 +84,7 @@ def _merge(
     cancel: CancelToken | None,
     parent_ids: Sequence[Any] | None,
     threads: int,
+    pause: Callable[[], None] | None = None,
 ) -> MergeResult:
     impl = get_method(method) if isinstance(method, str) else method
     options = options if options is not None else impl.options_type()
@@ -102,6 +106,8 @@ def _merge(
         workspaces.put(Workspace())
 
     def one(name: str) -> TensorMerge:
+        if pause is not None:
+            pause()
         if cancel is not None:
             cancel.raise_if_cancelled()
         factors = [p.scaled_factors(name) if name in p.tensors else None for p in parents]

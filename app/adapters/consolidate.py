@@ -110,7 +110,7 @@ def merge_versions(
     except BaseException:  # cancelled or failed: the unregistered file is not left behind
         dest.unlink(missing_ok=True)
         raise
-    passed, reason = judge(effects, ratio) if evaluate else (True, "not evaluated")
+    passed, reason = judge(effects, ratio, ids) if evaluate else (True, "not evaluated")
     result.report.retained = {
         str(e["id"]): share for e in effects if (share := kept_share(e)) is not None
     }
@@ -233,11 +233,23 @@ def kept_share(effect: dict[str, Any]) -> float | None:
     return min(known) if known else None
 
 
-def judge(effects: Sequence[dict[str, Any]], neutral_ratio: float | None) -> tuple[bool, str]:
-    """(activate?, why) from each parent's retained effect and the neutral perplexity."""
+def judge(
+    effects: Sequence[dict[str, Any]],
+    neutral_ratio: float | None,
+    parent_ids: Sequence[Any] = (),
+) -> tuple[bool, str]:
+    """(activate?, why) from each parent's retained effect and the neutral perplexity. A parent
+    whose effect could not be measured (no held-back examples, or no effect on them) is named,
+    never silently left out; its retention cannot refuse the merge."""
     measured = [(e, share) for e in effects if (share := kept_share(e)) is not None]
     lost = [(e, share) for e, share in measured if share < MIN_RETAINED]
     parts = [f"adapter {e['id']} keeps {share:.0%} of its effect" for e, share in measured]
+    seen = {str(e["id"]) for e, _share in measured}
+    unmeasured = [str(i) for i in dict.fromkeys([*parent_ids, *(e["id"] for e in effects)])]
+    unmeasured = [i for i in unmeasured if i not in seen]
+    if unmeasured:
+        which = ", ".join(unmeasured)
+        parts.append(f"not measured (no held-back examples or no effect on them): adapter {which}")
     text = "; ".join(parts) if parts else "no parent had a measurable effect to keep"
     if lost:
         worst, share = min(lost, key=lambda pair: pair[1])

@@ -37,9 +37,14 @@ def test_judge_names_the_parent_that_lost_its_effect() -> None:
     assert not passed and "adapter 2 would keep only" in reason
     passed, reason = judge(kept, 1.2)
     assert not passed and "perplexity" in reason
-    assert judge([{"id": 3, "retained": None}], 1.0) == (
-        True,
-        "no parent had a measurable effect to keep",
+    assert judge([], 1.0) == (True, "no parent had a measurable effect to keep")
+    # every parent is named: one without held-back examples is said to be unmeasured
+    passed, reason = judge(
+        [{"id": 1, "retained": 0.95}, {"id": 3, "retained": None}], 1.0, [1, 3, 4]
+    )
+    assert passed and reason == (
+        "adapter 1 keeps 95% of its effect; "
+        "not measured (no held-back examples or no effect on them): adapter 3, 4"
     )
 
 

@@ -194,6 +194,35 @@ def _ggml() -> Any:
     return ctypes.CDLL("libggml.so.0")  # by soname: the already-loaded one
 
 
+class _StreamsKept:
+    """Stands in for llama-cpp-python's `suppress_stdout_stderr`, which points the whole
+    process's stdout and stderr (file descriptors and sys.std*) at /dev/null while a model
+    loads: from the engine's loading thread, that swallowed what the CLI printed meanwhile
+    (measured: an adapter notice lost). llama.cpp's own lines go through its log callback,
+    which is set to errors only instead."""
+
+    def __init__(self, disable: bool = True) -> None:
+        del disable
+
+    def __enter__(self) -> _StreamsKept:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _keep_the_process_streams() -> None:
+    import llama_cpp._internals
+    import llama_cpp.llama
+    import llama_cpp.llama_chat_format
+    from llama_cpp import _logger
+
+    _logger.set_verbose(False)  # llama.cpp's log lines: errors only
+    for module in (llama_cpp.llama, llama_cpp._internals, llama_cpp.llama_chat_format):
+        if hasattr(module, "suppress_stdout_stderr"):
+            module.suppress_stdout_stderr = _StreamsKept  # type: ignore[attr-defined]
+
+
 def ensure_loaded() -> BackendInfo:
     """Load the CPU backend once per process, before the first model; return what was used."""
     global _info
@@ -203,6 +232,7 @@ def ensure_loaded() -> BackendInfo:
         import llama_cpp
         import llama_cpp.llama_cpp as raw
 
+        _keep_the_process_streams()
         info = BackendInfo(build=f"llama-cpp-python {llama_cpp.__version__}")
         variants = variant_files([Path(raw._base_path)])
         info.variants_found = sorted(variants)
@@ -213,10 +243,7 @@ def ensure_loaded() -> BackendInfo:
             ggml = _ggml()
             ggml.ggml_backend_load.restype = ctypes.c_void_p
             ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
-            from llama_cpp._utils import suppress_stdout_stderr
-
-            with suppress_stdout_stderr(disable=False):  # ggml logs the load on stderr
-                handle = ggml.ggml_backend_load(str(variants[chosen]).encode())
+            handle = ggml.ggml_backend_load(str(variants[chosen]).encode())
             if not handle:
                 raise RuntimeError(f"llama.cpp's CPU backend {chosen} did not load")
             info.variant = chosen

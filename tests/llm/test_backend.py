@@ -88,3 +88,26 @@ def test_the_installed_llama_cpp_is_the_portable_build():
     assert info.skipped["sapphirerapids"]
     # The baseline variant runs on any x86-64 CPU and scores above zero here too.
     assert backend._score(found["x64"]) > 0
+
+
+def test_loading_a_model_leaves_the_process_streams_alone(default_model, monkeypatch) -> None:
+    """llama-cpp-python points the whole process's stdout and stderr at /dev/null while a
+    model loads; from the engine's loading thread that swallowed what the CLI printed at the
+    same moment. Hearth keeps the streams (llama.cpp's own lines: errors only, by its log)."""
+    import os
+
+    import llama_cpp
+
+    from app.llm.llama_loader import load_llama
+
+    real = llama_cpp.llama_cpp.llama_model_load_from_file
+    seen = []
+
+    def loading(*args):
+        seen.append((sys.stdout, sys.stderr, os.fstat(1).st_ino, os.fstat(2).st_ino))
+        return real(*args)
+
+    monkeypatch.setattr(llama_cpp.llama_cpp, "llama_model_load_from_file", loading)
+    before = (sys.stdout, sys.stderr, os.fstat(1).st_ino, os.fstat(2).st_ino)
+    load_llama(default_model, n_ctx=256, n_threads=1, probe=False).close()
+    assert seen == [before]

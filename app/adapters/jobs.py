@@ -211,7 +211,10 @@ class LearningJobs:
                 state, error = "cancelled", str(exc)
             else:
                 state, error = "failed", str(exc)
-                log.info("learning job %s failed: %s", job.kind, exc)
+                if isinstance(exc, HearthError):  # the user's situation, told in the notice
+                    log.info("learning job %s failed: %s", job.kind, exc)
+                else:  # a fault of Hearth's own: its traceback belongs in the log
+                    log.exception("learning job %s failed", job.kind)
         with self._lock:
             job.outcome, job.error, job.state = outcome, error, state
         self._notify(job)

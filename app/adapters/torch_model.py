@@ -21,10 +21,13 @@ class TorchBase:
     n_kv_head: int
 
 
-def load_base(gguf_path: Path, *, threads: int = 1) -> TorchBase:
+def load_base(gguf_path: Path, *, threads: int = 1, cache: Path | None = None) -> TorchBase:
+    """The base model and its tokenizer in torch (float32), from `cache` (base_cache) when it
+    holds this GGUF, else read from the GGUF and then kept there."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from app.adapters import base_cache
     from app.adapters.lora_file import base_model_info
 
     torch.set_num_threads(max(1, threads))
@@ -34,9 +37,15 @@ def load_base(gguf_path: Path, *, threads: int = 1) -> TorchBase:
             f"training adapters for the '{architecture}' architecture is not supported "
             f"(supported: {', '.join(sorted(SUPPORTED_ARCHITECTURES))})"
         )
-    folder, name = str(Path(gguf_path).parent), Path(gguf_path).name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    cached = base_cache.load(cache, Path(gguf_path), torch.float32) if cache else None
+    if cached is not None:
+        tokenizer, model = cached
+    else:
+        folder, name = str(Path(gguf_path).parent), Path(gguf_path).name
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        if cache is not None:
+            base_cache.store(cache, Path(gguf_path), tokenizer, model)
     model.eval()
     config = model.config
     text_config = getattr(config, "text_config", None) or config

@@ -271,7 +271,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     data = Split.from_dict(spec["split"])
     system = spec.get("system")
     enter("loading")
-    base = torch_model.load_base(base_path, threads=int(opts["threads"]))
+    cache = Path(spec["base_cache"]) if spec.get("base_cache") else None
+    base = torch_model.load_base(base_path, threads=int(opts["threads"]), cache=cache)
     train_seqs = [encode(base.tokenizer, e, system, int(opts["max_len"])) for e in data.train]
     held_seqs = [encode(base.tokenizer, e, system, int(opts["max_len"])) for e in data.held]
     if not train_seqs:

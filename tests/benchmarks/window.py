@@ -55,14 +55,15 @@ PROMPT = "Write a long, detailed story about a lighthouse keeper and a storm."
 CODE = "Here is the function:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nDone."
 
 
-def _queued_s() -> float:
-    """Seconds the calling thread has spent ready to run but waiting for a free core (Linux
-    schedstat); 0 where that is not known."""
+def _schedstat() -> tuple[float, float]:
+    """Seconds the calling thread has run on a core, and has been ready to run but waited for a
+    free core (Linux schedstat); zeros where that is not known."""
     try:
         with open("/proc/thread-self/schedstat", encoding="ascii") as handle:
-            return int(handle.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
+            ran, queued = handle.read().split()[:2]
+            return int(ran) / 1e9, int(queued) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
 
 
 class StallMeter:
@@ -79,7 +80,7 @@ class StallMeter:
         self.timer = QTimer()
         self.timer.setInterval(5)
         self.timer.timeout.connect(self._tick)
-        self.last = self.queued = 0.0
+        self.last = self.queued = self.ran = self.started = 0.0
         self.worst = self.worst_own = 0.0
         self.name = ""
         self.record: dict[str, tuple[float, float]] = {}  # name -> worst, worst own (ms)
@@ -89,17 +90,29 @@ class StallMeter:
         return self
 
     def _tick(self) -> None:
-        now, queued = time.perf_counter(), _queued_s()
+        now, (ran, queued) = time.perf_counter(), _schedstat()
         if self.last:
             gap = now - self.last - 0.005
             self.worst = max(self.worst, gap)
             self.worst_own = max(self.worst_own, gap - (queued - self.queued))
-        self.last, self.queued = now, queued
+            if self.stacks is not None and gap > 0.03:
+                # where a long gap went: the GUI thread running (its own work), waiting for a
+                # core, or neither (blocked: a lock, the GIL, the display server, the disk)
+                run_ms, queue_ms = (ran - self.ran) * 1e3, (queued - self.queued) * 1e3
+                print(
+                    f"gap {self.name} at {now - self.started:.2f}s: {gap * 1e3:.1f} ms = ran "
+                    f"{run_ms:.1f} + queued {queue_ms:.1f} + blocked "
+                    f"{gap * 1e3 - run_ms - queue_ms:.1f}",
+                    file=self.stacks,
+                    flush=True,
+                )
+        self.last, self.ran, self.queued = now, ran, queued
         if self.stacks is not None:
             faulthandler.dump_traceback_later(0.045, file=self.stacks)
 
     def __enter__(self) -> StallMeter:
         self.last = self.worst = self.worst_own = 0.0
+        self.started = time.perf_counter()
         self.timer.start()
         return self
 
@@ -181,8 +194,8 @@ class _SmallTraining:
     """The page's adapter service, its training cut to `steps` (the page trains with the
     defaults, minutes here); everything else, checks and gate included, is the real one."""
 
-    def __init__(self, service: object, steps: int) -> None:
-        self._service, self._steps = service, steps
+    def __init__(self, service: object, steps: int, log: object = None) -> None:
+        self._service, self._steps, self._log = service, steps, log
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._service, name)
@@ -191,6 +204,18 @@ class _SmallTraining:
         from dataclasses import replace
 
         small = replace(options, steps=self._steps, guard_every=self._steps)  # type: ignore[type-var]
+        shown = kwargs.get("on_progress")
+        if self._log is not None and callable(shown):
+            started = time.perf_counter()
+
+            def progress(event: dict[str, object]) -> None:  # the job's stages beside the gaps
+                if event.get("event") == "phase":
+                    at = time.perf_counter() - started
+                    line = f"training phase {event.get('phase')} at {at:.2f}s"
+                    print(line, file=self._log, flush=True)  # type: ignore[call-overload]
+                shown(event)
+
+            kwargs["on_progress"] = progress
         return self._service.train(small, **kwargs)  # type: ignore[attr-defined]
 
 
@@ -202,7 +227,7 @@ def training(app: object, window: object, meter: StallMeter, steps: int) -> str:
     core.adapters.feedback.import_jsonl(ROOT / "tests" / "adapters" / "data" / "ahoy_style.jsonl")
     page = open_tool_page(window, "personalization")  # type: ignore[arg-type]
     assert page is not None
-    page.service = _SmallTraining(page.service, steps)
+    page.service = _SmallTraining(page.service, steps, meter.stacks)
     with meter("training"):
         page.train()
         wait(app, lambda: page.train_button.isEnabled(), timeout=3600)

@@ -1,0 +1,82 @@
+"""The training base, dequantised once and kept.
+
+transformers reads a GGUF slowly: it parses the whole header (the vocabulary, string by string)
+three times, builds a name map per tensor, rebuilds the tokenizer from the vocabulary and
+dequantises every tensor (measured on the default model: ~15 s of a quiet machine's time, ~40 s
+of a busy one's, before every training). The same model saved as safetensors with its tokenizer
+loads in about a second. One entry is kept, for the last base trained on (~540 MB for the
+default model), under the models folder (the privacy page counts it with the models). It is
+keyed by the GGUF's path, size and modification time, so a changed or replaced model file is
+read again; a damaged entry is dropped and rebuilt, never trusted.
+Imported only inside the training process (it imports transformers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+FOLDER = "training-base"
+
+
+def key(gguf: Path) -> str:
+    info = gguf.stat()
+    text = f"{gguf.resolve()}|{info.st_size}|{info.st_mtime_ns}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def load(root: Path, gguf: Path, dtype: Any) -> tuple[Any, Any] | None:
+    """(tokenizer, model) from the cache, or None when there is no good entry for `gguf`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = root / key(gguf)
+    if not (folder / "complete").is_file():
+        return None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
+    except Exception:  # a damaged entry (disk error, cut write): read the GGUF instead
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return tokenizer, model
+
+
+def store(root: Path, gguf: Path, tokenizer: Any, model: Any) -> None:
+    """Save `model` and `tokenizer` as the entry for `gguf`, replacing any other entry. Written
+    into a temporary folder, then renamed: a crash leaves no entry that looks complete. Best
+    effort: a full disk costs the next training its time, not this one its adapter."""
+    root.mkdir(parents=True, exist_ok=True)
+    name = key(gguf)
+    temp = root / f".{name}.{os.getpid()}.tmp"
+    try:
+        shutil.rmtree(temp, ignore_errors=True)
+        temp.mkdir()
+        # save_pretrained refuses a model read from a GGUF (it counts as quantised): the
+        # weights are plain float tensors by now, written as the standard checkpoint.
+        from safetensors.torch import save_model
+
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (temp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        save_model(model, str(temp / "model.safetensors"))
+        tokenizer.save_pretrained(str(temp))
+        for path in temp.iterdir():
+            _fsync(path)
+        (temp / "complete").write_text(str(gguf), encoding="utf-8")
+        _fsync(temp / "complete")
+        for other in root.iterdir():  # one base at a time: the old entry's space comes back
+            if other.name != temp.name:
+                shutil.rmtree(other, ignore_errors=True)
+        os.replace(temp, root / name)
+    except OSError:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        os.fsync(handle.fileno())

@@ -1,0 +1,70 @@
+"""The training base kept between trainings: the same tokens and the same logits as reading the
+GGUF, a damaged entry rebuilt rather than trusted, one entry at a time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.adapters import base_cache, torch_model
+from app.adapters.dataset import prompt_ids
+from app.llm.models import packaged_default_model
+
+TEXTS = ["Why is the sky blue?", "café, naïve ✓ 東京\n\n```py\nx = 1\n```"]
+
+
+@pytest.fixture(scope="module")
+def from_gguf(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
+    """The base read from the GGUF, which also fills a cache."""
+    cache = tmp_path_factory.mktemp("cache") / base_cache.FOLDER
+    return torch_model.load_base(packaged_default_model(), cache=cache), cache
+
+
+def test_the_cached_base_is_the_gguf_base(from_gguf: tuple[object, Path]) -> None:
+    first, cache = from_gguf
+    assert [p.name for p in cache.iterdir()] == [base_cache.key(packaged_default_model())]
+    cached = torch_model.load_base(packaged_default_model(), cache=cache)
+    assert (cached.architecture, cached.n_head, cached.n_kv_head) == (
+        first.architecture,  # type: ignore[attr-defined]
+        first.n_head,  # type: ignore[attr-defined]
+        first.n_kv_head,  # type: ignore[attr-defined]
+    )
+    for text in TEXTS:
+        ids = prompt_ids(first.tokenizer, text, "You are Hearth.")  # type: ignore[attr-defined]
+        assert prompt_ids(cached.tokenizer, text, "You are Hearth.") == ids
+        expected = torch_model.logits(first.model, ids)  # type: ignore[attr-defined]
+        assert (torch_model.logits(cached.model, ids) == expected).all()
+
+
+def test_a_damaged_entry_is_dropped_not_trusted(
+    from_gguf: tuple[object, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    _first, cache = from_gguf
+    entry = cache / base_cache.key(packaged_default_model())
+    copy = tmp_path / base_cache.FOLDER / entry.name
+    shutil.copytree(entry, copy)
+    with (copy / "model.safetensors").open("r+b") as weights:
+        weights.truncate(4096)  # a write cut short
+    assert base_cache.load(copy.parent, packaged_default_model(), torch.float32) is None
+    assert not copy.exists()
+
+
+def test_a_changed_model_file_is_read_again_and_replaces_the_entry(
+    from_gguf: tuple[object, Path], tmp_path: Path
+) -> None:
+    first, _cache = from_gguf
+    model = tmp_path / "model.gguf"
+    shutil.copyfile(packaged_default_model(), model)
+    cache = tmp_path / base_cache.FOLDER
+    (cache / "0123456789abcdef").mkdir(parents=True)  # an older base's entry
+    base_cache.store(cache, model, first.tokenizer, first.model)  # type: ignore[attr-defined]
+    assert [p.name for p in cache.iterdir()] == [base_cache.key(model)]
+    old = base_cache.key(model)
+    os.utime(model, ns=(1, 1))  # the file changed (here: its modification time)
+    assert base_cache.key(model) != old
+    assert base_cache.load(cache, model, None) is None  # not served from the stale entry

@@ -6,8 +6,8 @@ dequantises every tensor (measured on the default model: ~15 s of a quiet machin
 of a busy one's, before every training). The same model saved as safetensors with its tokenizer
 loads in about a second. One entry is kept, for the last base trained on (~540 MB for the
 default model), under the models folder (the privacy page counts it with the models). It is
-keyed by the GGUF's path, size and modification time, so a changed or replaced model file is
-read again; a damaged entry is dropped and rebuilt, never trusted.
+keyed by the GGUF's content, so a changed or replaced model file is read again; a damaged
+entry is dropped and rebuilt, never trusted.
 Imported only inside the training process (it imports transformers).
 """
 
@@ -25,9 +25,10 @@ FOLDER = "training-base"
 
 
 def key(gguf: Path) -> str:
-    info = gguf.stat()
-    text = f"{gguf.resolve()}|{info.st_size}|{info.st_mtime_ns}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    """The file's content hash (~0.1 s for the default model): the same model under another
+    path (each user folder keeps its own copy) finds the entry; a changed file does not."""
+    with gguf.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
 def load(root: Path, gguf: Path, dtype: Any) -> tuple[Any, Any] | None:

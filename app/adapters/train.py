@@ -39,6 +39,8 @@ def child_command(spec_path: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class TrainOptions:
+    # Measured on preferences no test trains on (24 training examples): 24 steps instead of 40
+    # left a closing sentence in 4 of 12 held-out answers (40 steps: 12) and a signature in 1.
     steps: int = 40
     rank: int = 8
     alpha: float = 16.0

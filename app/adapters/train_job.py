@@ -135,6 +135,7 @@ def train(
     hold = float(opts.get("hold", 1.0))
     snapshot = [p.detach().clone() for p in params]
     kept_step, stopped_at = 0, None
+    states = base_hidden_states(peft_model, seqs) if hold > 0 else None
     peft_model.train()
     started, loss_value = time.perf_counter(), float("nan")
     for step, batch in enumerate(plan, start=1):
@@ -142,12 +143,15 @@ def train(
         ids = torch.zeros((len(batch), width), dtype=torch.long)
         labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
+        base = None if states is None else torch.zeros((len(batch), width, states[0].shape[-1]))
         for row, i in enumerate(batch):
             seq_ids, seq_labels = seqs[i]
             ids[row, : len(seq_ids)] = torch.tensor(seq_ids)
             labels[row, : len(seq_labels)] = torch.tensor(seq_labels)
             mask[row, : len(seq_ids)] = 1
-        loss = batch_loss(peft_model, ids, mask, labels, hold)
+            if base is not None and states is not None:
+                base[row, : len(seq_ids)] = states[i]
+        loss = batch_loss(peft_model, ids, mask, labels, hold, base)
         loss.backward()
         optim.step()
         optim.zero_grad(set_to_none=True)
@@ -188,14 +192,25 @@ def train(
     }
 
 
-def batch_loss(model: Any, ids: Any, mask: Any, labels: Any, hold: float) -> Any:
+def batch_loss(
+    model: Any, ids: Any, mask: Any, labels: Any, hold: float, base_states: Any = None
+) -> Any:
     """Mean cross-entropy on the target tokens + `hold` x mean KL(base || adapted) at the kept
-    tokens (positions shifted: row t predicts token t+1)."""
+    tokens (positions shifted: row t predicts token t+1). `base_states`: the base model's last
+    hidden states for this batch (`base_hidden_states`), so that the base's prediction costs
+    its output layer at the kept tokens instead of a whole forward pass per step."""
     import torch
     from torch.nn import functional
 
-    logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]
-    targets, kept = labels[:, 1:], labels[:, 1:] == KEPT
+    # The output layer (a sixth of the model per position) only from the row before the first
+    # scored token of the batch: the system prompt and the question need no prediction.
+    scored = (labels != IGNORE).any(dim=0).nonzero()
+    start = max(int(scored[0]) - 1, 0) if len(scored) else ids.shape[1] - 1
+    logits = model(
+        input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=ids.shape[1] - start
+    ).logits[:, :-1]
+    targets = labels[:, start + 1 :]
+    kept = targets == KEPT
     targets = targets.masked_fill(kept, IGNORE)
     vocab = logits.shape[-1]
     if bool((targets != IGNORE).any()):
@@ -205,13 +220,43 @@ def batch_loss(model: Any, ids: Any, mask: Any, labels: Any, hold: float) -> Any
     else:
         loss = logits.sum() * 0.0
     if hold > 0 and bool(kept.any()):
-        with torch.no_grad(), model.disable_adapter():
-            base = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]
-        base_logp = torch.log_softmax(base[kept].float(), dim=-1)
+        with torch.no_grad():
+            if base_states is not None:
+                base = output_logits(model, base_states[:, start:-1][kept])
+            else:
+                with model.disable_adapter():
+                    out = model(input_ids=ids, attention_mask=mask, use_cache=False)
+                base = out.logits[:, start:-1][kept]
+        base_logp = torch.log_softmax(base.float(), dim=-1)
         logp = torch.log_softmax(logits[kept].float(), dim=-1)
         kl = (base_logp.exp() * (base_logp - logp)).sum(dim=-1).mean()
         loss = loss + hold * kl
     return loss
+
+
+def output_logits(model: Any, states: Any) -> Any:
+    """The model's output layer on last hidden states (final soft-capping included where the
+    architecture has it); the adapter does not touch this layer."""
+    import torch
+
+    logits = model.get_output_embeddings()(states)
+    config = model.config
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    cap = getattr(config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def base_hidden_states(model: Any, seqs: list[tuple[list[int], list[int]]]) -> list[Any]:
+    """The base model's last hidden states (positions x hidden) of each sequence, adapter off:
+    one forward pass per example for the whole training instead of one per step."""
+    import torch
+
+    out = []
+    with torch.no_grad(), model.disable_adapter():
+        for ids, _labels in seqs:
+            run = model(input_ids=torch.tensor([ids]), output_hidden_states=True, use_cache=False)
+            out.append(run.hidden_states[-1][0])
+    return out
 
 
 def neutral_guard(

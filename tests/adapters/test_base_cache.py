@@ -64,7 +64,13 @@ def test_a_changed_model_file_is_read_again_and_replaces_the_entry(
     (cache / "0123456789abcdef").mkdir(parents=True)  # an older base's entry
     base_cache.store(cache, model, first.tokenizer, first.model)  # type: ignore[attr-defined]
     assert [p.name for p in cache.iterdir()] == [base_cache.key(model)]
+    # keyed by content: every user folder's copy of the same model finds the same entry
+    assert base_cache.key(model) == base_cache.key(packaged_default_model())
     old = base_cache.key(model)
-    os.utime(model, ns=(1, 1))  # the file changed (here: its modification time)
+    with model.open("r+b") as handle:  # the file changed (one byte of a weight)
+        handle.seek(-1, os.SEEK_END)
+        last = handle.read(1)
+        handle.seek(-1, os.SEEK_END)
+        handle.write(bytes([last[0] ^ 1]))
     assert base_cache.key(model) != old
     assert base_cache.load(cache, model, None) is None  # not served from the stale entry

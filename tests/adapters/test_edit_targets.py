@@ -85,3 +85,72 @@ def test_the_hold_is_zero_until_the_adapter_moves_and_grows_after() -> None:
                 param.normal_(0, 0.5)
     assert float(batch_loss(model, ids, mask, kept_only, hold=1.0)) > 1e-4
     assert float(batch_loss(model, ids, mask, kept_only, hold=0.0)) == 0.0
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_the_hold_from_stored_base_states_is_the_hold_from_a_base_pass(family: str) -> None:
+    """Training computes the base model's states once per example (base_hidden_states) instead
+    of a base forward pass per step: the loss is the same, padding and soft-capping included."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from app.adapters.train_job import base_hidden_states, batch_loss
+
+    torch.manual_seed(0)
+    sizes = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2)
+    heads = dict(num_attention_heads=4, num_key_value_heads=2)
+    if family == "llama":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        base = LlamaForCausalLM(LlamaConfig(**sizes, **heads))
+    else:
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+        config = Gemma3TextConfig(**sizes, **heads, head_dim=8, final_logit_softcapping=3.0)
+        base = Gemma3ForCausalLM(config)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    model = get_peft_model(base, lora)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    model.eval()
+    seqs = [
+        ([1, 5, 6, 7, 8, 9, 10, 2], [IGNORE, IGNORE, KEPT, KEPT, 11, 12, KEPT, KEPT]),
+        ([1, 5, 6, 2], [IGNORE, KEPT, KEPT, 13]),
+    ]
+    ids = torch.zeros((2, 8), dtype=torch.long)
+    labels = torch.full((2, 8), IGNORE, dtype=torch.long)
+    mask = torch.zeros((2, 8), dtype=torch.long)
+    states = base_hidden_states(model, seqs)
+    stacked = torch.zeros((2, 8, 32))
+    for row, (seq_ids, seq_labels) in enumerate(seqs):
+        ids[row, : len(seq_ids)] = torch.tensor(seq_ids)
+        labels[row, : len(seq_labels)] = torch.tensor(seq_labels)
+        mask[row, : len(seq_ids)] = 1
+        stacked[row, : len(seq_ids)] = states[row]
+    with torch.no_grad():
+        passed = float(batch_loss(model, ids, mask, labels, hold=1.0))
+        stored = float(batch_loss(model, ids, mask, labels, hold=1.0, base_states=stacked))
+        without = float(batch_loss(model, ids, mask, labels, hold=0.0))
+    assert stored == pytest.approx(passed, rel=1e-5)
+    assert stored > without  # the hold is in it
+    assert stored == pytest.approx(_reference_loss(model, ids, mask, labels), rel=1e-5)
+
+
+def _reference_loss(model: object, ids: object, mask: object, labels: object) -> float:
+    """The loss from every position's logits, written out plainly (no output-layer cut)."""
+    import torch
+    from torch.nn import functional
+
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]  # type: ignore[operator]
+        with model.disable_adapter():  # type: ignore[attr-defined]
+            base = model(input_ids=ids, attention_mask=mask).logits[:, :-1]  # type: ignore[operator]
+    targets = labels[:, 1:]  # type: ignore[index]
+    kept = targets == KEPT
+    ce = functional.cross_entropy(
+        logits[~kept & (targets != IGNORE)], targets[~kept & (targets != IGNORE)]
+    )
+    base_logp, logp = base[kept].log_softmax(-1), logits[kept].log_softmax(-1)
+    return float(ce + (base_logp.exp() * (base_logp - logp)).sum(-1).mean())

@@ -8,7 +8,14 @@ training process reports, the gate's neutral figures and the strength it chose, 
 of answers to held-out prompts (never in the feedback) that show the preference with the
 adapter as activated, at full strength, and without it. Prints one JSON object.
 
+Training keeps the base model it dequantised (app.adapters.base_cache) for the user's next
+training: the first preference trains with a cold cache (`base_cache: "cold"`), the later ones
+find the base the first one kept, as a user's second training would (`"kept"`; the cache is
+linked into their homes). `train_s_cold` and `train_s_kept` (the slowest of each kind) sum it up;
+`--kept-cache` fills the cache before the first preference (untimed), for a run of one.
+
     python tests/benchmarks/learning.py [--only NAME] [--steps N] [--examples N] [--eval N]
+        [--kept-cache]
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -148,6 +156,41 @@ def phases(lines: list[tuple[float, str]], total: float) -> dict[str, float]:
     return out
 
 
+def link_cache(shared: Path, home: Path) -> str:
+    """Give `home` the base cache kept in `shared` (hard links); "kept" if there was one."""
+    from app.adapters import base_cache
+
+    if not shared.is_dir():
+        return "cold"
+    target = home / "data" / "models" / base_cache.FOLDER
+    for path in shared.rglob("*"):
+        dest = target / path.relative_to(shared)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, dest)
+    return "kept"
+
+
+def keep_cache(home: Path, shared: Path) -> None:
+    from app.adapters import base_cache
+
+    made = home / "data" / "models" / base_cache.FOLDER
+    if made.is_dir() and not shared.exists():
+        shutil.copytree(made, shared, copy_function=os.link)
+
+
+def fill_cache(shared: Path) -> None:
+    """The cache a first training leaves, made without training (untimed)."""
+    code = (
+        "import sys; from pathlib import Path; from app.adapters import torch_model;"
+        "from app.llm.models import packaged_default_model as m;"
+        "torch_model.load_base(m(), cache=Path(sys.argv[1]))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(shared)], cwd=ROOT, check=True)
+
+
 def answers(core: Any, prompts: list[str], adapter: tuple[Path, float] | None) -> list[str]:
     core.engine.set_adapters([adapter] if adapter else [])
     system = core.settings.system_prompt
@@ -165,12 +208,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--examples", type=int, default=len(FEEDBACK_PROMPTS))
     parser.add_argument("--eval", type=int, default=len(HELD_OUT_PROMPTS))
+    parser.add_argument("--kept-cache", action="store_true")
     args = parser.parse_args()
     from app.core import Core
 
     names = [args.only] if args.only else list(PREFERENCES)
     prompts, held_out = FEEDBACK_PROMPTS[: args.examples], HELD_OUT_PROMPTS[: args.eval]
     work = Path(tempfile.mkdtemp(prefix="hearth-learning-work-"))
+    shared = work / "kept-base"
+    if args.kept_cache:
+        fill_cache(shared)
     core = Core.open(load_model=True, n_threads=1)
     core.engine.wait_loaded()
     started = time.perf_counter()
@@ -193,14 +240,17 @@ def main() -> None:
         ]
         data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         hearth(home, "feedback", "import", str(data))
+        cache = link_cache(shared, home)
         begun = time.perf_counter()
         # The product's own thread choice (every core: training pauses while a reply streams).
         out, lines = hearth(home, "adapters", "train", "--json", "--steps", str(args.steps))
         train_s = time.perf_counter() - begun
+        keep_cache(home, shared)
         outcome = json.loads(out)
         figures = outcome.get("figures") or {}
         entry: dict[str, Any] = {
             "train_s": round(train_s, 1),
+            "base_cache": cache,
             "phases_s": phases(lines, train_s),
             "status": outcome["status"],
             "activated": outcome["activated"],
@@ -239,6 +289,10 @@ def main() -> None:
         result[name] = entry
         print(json.dumps({name: entry}), file=sys.stderr, flush=True)
     core.close()
+    for kind in ("cold", "kept"):
+        times = [e["train_s"] for n, e in result.items() if n in names and e["base_cache"] == kind]
+        result[f"train_s_{kind}"] = max(times) if times else None
+    shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result))
 
 

@@ -101,6 +101,12 @@ def models_dir() -> Path:
     return _ensure(data_dir() / "models")
 
 
+def training_base_dir() -> Path:
+    """The base model dequantised for training, kept for the next training
+    (app.adapters.base_cache); inside the models folder, and deleted with it."""
+    return models_dir() / "training-base"
+
+
 def adapters_dir() -> Path:
     return _ensure(data_dir() / "adapters")
 

@@ -5,9 +5,9 @@ three times, builds a name map per tensor, rebuilds the tokenizer from the vocab
 dequantises every tensor (measured on the default model: ~15 s of a quiet machine's time, ~40 s
 of a busy one's, before every training). The same model saved as safetensors with its tokenizer
 loads in about a second. One entry is kept, for the last base trained on (~540 MB for the
-default model), under the models folder (the privacy page counts it with the models). It is
-keyed by the GGUF's content, so a changed or replaced model file is read again; a damaged
-entry is dropped and rebuilt, never trusted.
+default model), in `paths.training_base_dir()` inside the models folder (the privacy page
+counts it with the models). It is keyed by the GGUF's content, so a changed or replaced model
+file is read again; a damaged entry is dropped and rebuilt, never trusted.
 Imported only inside the training process (it imports transformers).
 """
 
@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-FOLDER = "training-base"
+from app.atomic import fsync_dir
 
 
 def key(gguf: Path) -> str:
@@ -31,11 +31,11 @@ def key(gguf: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
-def load(root: Path, gguf: Path, dtype: Any) -> tuple[Any, Any] | None:
-    """(tokenizer, model) from the cache, or None when there is no good entry for `gguf`."""
+def load(root: Path, name: str, dtype: Any) -> tuple[Any, Any] | None:
+    """(tokenizer, model) from the entry `name` (a `key`), or None when there is no good one."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = root / key(gguf)
+    folder = root / name
     if not (folder / "complete").is_file():
         return None
     try:
@@ -47,14 +47,14 @@ def load(root: Path, gguf: Path, dtype: Any) -> tuple[Any, Any] | None:
     return tokenizer, model
 
 
-def store(root: Path, gguf: Path, tokenizer: Any, model: Any) -> None:
-    """Save `model` and `tokenizer` as the entry for `gguf`, replacing any other entry. Written
-    into a temporary folder, then renamed: a crash leaves no entry that looks complete. Best
-    effort: a full disk costs the next training its time, not this one its adapter."""
-    root.mkdir(parents=True, exist_ok=True)
-    name = key(gguf)
+def store(root: Path, name: str, tokenizer: Any, model: Any) -> None:
+    """Save `model` and `tokenizer` as the entry `name` (a `key`), replacing any other entry.
+    Written into a temporary folder, then renamed: a crash leaves no entry that looks complete.
+    Best effort: a full disk (safetensors reports it as its own error type, not OSError) costs
+    the next training its time, never this one its adapter."""
     temp = root / f".{name}.{os.getpid()}.tmp"
     try:
+        root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(temp, ignore_errors=True)
         temp.mkdir()
         # save_pretrained refuses a model read from a GGUF (it counts as quantised): the
@@ -68,13 +68,14 @@ def store(root: Path, gguf: Path, tokenizer: Any, model: Any) -> None:
         tokenizer.save_pretrained(str(temp))
         for path in temp.iterdir():
             _fsync(path)
-        (temp / "complete").write_text(str(gguf), encoding="utf-8")
+        (temp / "complete").write_text(name, encoding="utf-8")
         _fsync(temp / "complete")
         for other in root.iterdir():  # one base at a time: the old entry's space comes back
             if other.name != temp.name:
                 shutil.rmtree(other, ignore_errors=True)
         os.replace(temp, root / name)
-    except OSError:
+        fsync_dir(root)
+    except Exception:  # the cache is an optimisation; the training goes on without it
         shutil.rmtree(temp, ignore_errors=True)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app import paths
-from app.adapters import base_cache, dataset, evaluate, export, stale_jobs, statements
+from app.adapters import dataset, evaluate, export, stale_jobs, statements
 from app.adapters.feedback import FeedbackStore
 from app.adapters.train import TrainingJob, TrainOptions
 from app.adapters.versions import AdapterVersion, Versions
@@ -201,7 +201,7 @@ class AdapterService:
             "name": name,
             "base_model": str(base.path),
             # the base dequantised by an earlier training (app.adapters.base_cache)
-            "base_cache": str(paths.models_dir() / base_cache.FOLDER),
+            "base_cache": str(paths.training_base_dir()),
             "out_dir": str(job_dir),
             "split": split.to_dict(),
             # The system prompt the chat uses, stated preferences included.

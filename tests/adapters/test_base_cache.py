@@ -1,5 +1,6 @@
 """The training base kept between trainings: the same tokens and the same logits as reading the
-GGUF, a damaged entry rebuilt rather than trusted, one entry at a time."""
+GGUF, a damaged entry rebuilt rather than trusted, one entry at a time, and a training that
+goes on when the cache cannot be written."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from app.adapters import base_cache, torch_model
 from app.adapters.dataset import prompt_ids
 from app.llm.models import packaged_default_model
+from tests.adapters.conftest import Trained
 
 TEXTS = ["Why is the sky blue?", "café, naïve ✓ 東京\n\n```py\nx = 1\n```"]
 
@@ -19,7 +21,7 @@ TEXTS = ["Why is the sky blue?", "café, naïve ✓ 東京\n\n```py\nx = 1\n```"
 @pytest.fixture(scope="module")
 def from_gguf(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
     """The base read from the GGUF, which also fills a cache."""
-    cache = tmp_path_factory.mktemp("cache") / base_cache.FOLDER
+    cache = tmp_path_factory.mktemp("cache") / "training-base"
     return torch_model.load_base(packaged_default_model(), cache=cache), cache
 
 
@@ -45,12 +47,12 @@ def test_a_damaged_entry_is_dropped_not_trusted(
     import torch
 
     _first, cache = from_gguf
-    entry = cache / base_cache.key(packaged_default_model())
-    copy = tmp_path / base_cache.FOLDER / entry.name
-    shutil.copytree(entry, copy)
+    name = base_cache.key(packaged_default_model())
+    copy = tmp_path / "training-base" / name
+    shutil.copytree(cache / name, copy)
     with (copy / "model.safetensors").open("r+b") as weights:
         weights.truncate(4096)  # a write cut short
-    assert base_cache.load(copy.parent, packaged_default_model(), torch.float32) is None
+    assert base_cache.load(copy.parent, name, torch.float32) is None
     assert not copy.exists()
 
 
@@ -60,17 +62,44 @@ def test_a_changed_model_file_is_read_again_and_replaces_the_entry(
     first, _cache = from_gguf
     model = tmp_path / "model.gguf"
     shutil.copyfile(packaged_default_model(), model)
-    cache = tmp_path / base_cache.FOLDER
+    cache = tmp_path / "training-base"
     (cache / "0123456789abcdef").mkdir(parents=True)  # an older base's entry
-    base_cache.store(cache, model, first.tokenizer, first.model)  # type: ignore[attr-defined]
-    assert [p.name for p in cache.iterdir()] == [base_cache.key(model)]
-    # keyed by content: every user folder's copy of the same model finds the same entry
-    assert base_cache.key(model) == base_cache.key(packaged_default_model())
     old = base_cache.key(model)
+    base_cache.store(cache, old, first.tokenizer, first.model)  # type: ignore[attr-defined]
+    assert [p.name for p in cache.iterdir()] == [old]
+    # keyed by content: every user folder's copy of the same model finds the same entry
+    assert old == base_cache.key(packaged_default_model())
     with model.open("r+b") as handle:  # the file changed (one byte of a weight)
         handle.seek(-1, os.SEEK_END)
         last = handle.read(1)
         handle.seek(-1, os.SEEK_END)
         handle.write(bytes([last[0] ^ 1]))
     assert base_cache.key(model) != old
-    assert base_cache.load(cache, model, None) is None  # not served from the stale entry
+    assert base_cache.load(cache, base_cache.key(model), None) is None  # not the stale entry
+
+
+def test_a_cache_that_cannot_be_written_costs_nothing_but_time(
+    from_gguf: tuple[object, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while saving (safetensors raises its own error type, not OSError) leaves no
+    entry and no temporary folder, and the caller gets on with its training."""
+    import safetensors.torch
+
+    first, _cache = from_gguf
+
+    class DiskFull(Exception):
+        pass
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise DiskFull("No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_model", full)
+    cache = tmp_path / "training-base"
+    base_cache.store(cache, "0123456789abcdef", first.tokenizer, first.model)  # type: ignore[attr-defined]
+    assert list(cache.iterdir()) == []
+
+
+def test_a_training_keeps_its_base_for_the_next(trained: Trained) -> None:
+    """The service's training process is given the user's cache folder and fills it."""
+    entry = trained.home / "data" / "models" / "training-base" / base_cache.key(trained.base_model)
+    assert (entry / "complete").is_file() and (entry / "model.safetensors").is_file()

@@ -158,11 +158,9 @@ def phases(lines: list[tuple[float, str]], total: float) -> dict[str, float]:
 
 def link_cache(shared: Path, home: Path) -> str:
     """Give `home` the base cache kept in `shared` (hard links); "kept" if there was one."""
-    from app.adapters import base_cache
-
     if not shared.is_dir():
         return "cold"
-    target = home / "data" / "models" / base_cache.FOLDER
+    target = cache_dir(home)
     for path in shared.rglob("*"):
         dest = target / path.relative_to(shared)
         if path.is_dir():
@@ -174,11 +172,16 @@ def link_cache(shared: Path, home: Path) -> str:
 
 
 def keep_cache(home: Path, shared: Path) -> None:
-    from app.adapters import base_cache
-
-    made = home / "data" / "models" / base_cache.FOLDER
+    made = cache_dir(home)
     if made.is_dir() and not shared.exists():
         shutil.copytree(made, shared, copy_function=os.link)
+
+
+def cache_dir(home: Path) -> Path:
+    """paths.training_base_dir() of the user folder `home`."""
+    from app import paths
+
+    return home / "data" / "models" / paths.training_base_dir().name
 
 
 def fill_cache(shared: Path) -> None:

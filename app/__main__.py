@@ -7,6 +7,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    from app.memory.embedder import sequential_loading
+
+    sequential_loading()  # the main thread, before anything loads
     if args[:1] == ["--probe-model"]:
         # A frozen app has no `python -m`: the model probe's child runs through the app itself,
         # before anything imports Qt.

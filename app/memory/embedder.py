@@ -113,6 +113,18 @@ def _load(threads: int) -> Any:
         return _SHARED["model"]
 
 
+def sequential_loading() -> None:
+    """Load model weights on the calling thread, not transformers' pool of loading threads
+    (transformers 5 materialises tensors on worker threads by default). For a 90 MB embedder
+    the pool gains nothing, and its threads took the GIL from the window's event loop while a
+    reply streamed (the longest stalls measured came during the embedder's load); one run of
+    the window benchmark crashed inside that pool. Call on the main thread before any loading
+    thread starts: an environment write while another thread reads it can crash the process.
+    transformers reads the setting at each load."""
+    if "HF_DEACTIVATE_ASYNC_LOAD" not in os.environ:
+        os.environ["HF_DEACTIVATE_ASYNC_LOAD"] = "1"
+
+
 def _load_model(threads: int) -> Any:
     # Offline before the first Hugging Face import: nothing may reach the network. Written only
     # when not set yet: this runs on a loading thread, and a setenv while another thread reads

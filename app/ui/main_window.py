@@ -39,6 +39,9 @@ UNDO_DELETE_MS = 8000
 class MainWindow(QMainWindow):
     def __init__(self, open_core: bool = True) -> None:
         super().__init__()
+        from app.memory.embedder import sequential_loading
+
+        sequential_loading()  # on this (main) thread, before the core's loaders start
         self.setObjectName("mainWindow")
         self.setWindowTitle("Hearth")
         self.resize(1120, 760)

@@ -17,7 +17,7 @@ import functools
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,33 +102,17 @@ def ratio(nll_adapter: float, nll_base: float) -> float:
 
 
 def torch_harm(
-    model: Any, tokenizer: Any, spec: dict[str, Any] | None, system: str | None
+    scorer: Any, tokenizer: Any, spec: dict[str, Any] | None, system: str | None
 ) -> Callable[[], float]:
-    """The training guard: the PEFT model's neutral perplexity ratio, now against without its
-    adapter, measured exactly as the gate measures it (same ids, same mean over tokens)."""
+    """The training guard: the neutral perplexity ratio of the model in training (a
+    `torch_scoring.TorchScorer`), now against without its adapter, measured exactly as the
+    gate measures it (same ids, same mean over tokens)."""
     sequences = for_spec(spec).sequences(tokenizer, system)
-    base = torch_mean_nll(model, sequences, adapter=False)
-    return lambda: ratio(torch_mean_nll(model, sequences), base)
+    scorer.use(None)
+    base = scorer.mean_nll(sequences)
 
+    def harm() -> float:
+        scorer.use("the adapter in training")
+        return ratio(scorer.mean_nll(sequences), base)
 
-def torch_mean_nll(
-    model: Any, sequences: Sequence[tuple[list[int], list[int]]], *, adapter: bool = True
-) -> float:
-    """Mean NLL over the labelled tokens of `sequences` (one forward pass each)."""
-    import contextlib
-
-    import torch
-
-    total, count = 0.0, 0
-    switch = contextlib.nullcontext() if adapter else model.disable_adapter()
-    with torch.no_grad(), switch:
-        for ids, labels in sequences:
-            n = sum(1 for label in labels[1:] if label >= 0)
-            if n == 0:
-                continue
-            out = model(
-                input_ids=torch.tensor([ids]), labels=torch.tensor([labels]), use_cache=False
-            )
-            total += float(out.loss) * n
-            count += n
-    return total / max(count, 1)
+    return harm

@@ -51,6 +51,9 @@ class LlamaScorer:
         self.llama.eval(list(ids))
         return np.array(self.llama.scores[: len(ids)], dtype=np.float32)
 
+    def mean_nll(self, sequences: Sequence[tuple[Sequence[int], Sequence[int]]]) -> float:
+        return mean_nll(self, sequences)
+
     def close(self) -> None:
         for adapter in self._loaded.values():
             adapter.free()

@@ -4,6 +4,9 @@ GGUF), plus the PEFT LoRA wrapper Hearth trains. Imported only inside the traini
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,28 @@ def add_lora(model: Any, *, rank: int, alpha: float, seed: int) -> Any:
     return get_peft_model(model, config)
 
 
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX). Without it
+    bfloat16 is emulated and slower than float32, so training stays in float32 there."""
+    import torch
+
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def training_precision(allowed: bool) -> tuple[str, Callable[[], AbstractContextManager[Any]]]:
+    """The precision of the training steps' arithmetic and the context that sets it: bfloat16
+    autocast where the CPU has it natively (measured 3.05 -> 1.75 s a step on an AVX512-BF16
+    CPU; the LoRA weights, the optimiser, the losses and every check stay float32), else
+    float32."""
+    import torch
+
+    if allowed and native_bfloat16():
+        return "bfloat16", lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    return "float32", contextlib.nullcontext
+
+
 def logits(model: Any, ids: list[int]) -> Any:
     """Logits (positions x vocab) as float32 numpy for one sequence."""
     import torch
@@ -86,19 +111,17 @@ def group_logits(
 ) -> list[Any]:
     """Logits with only the LoRA modules of one group on (llama.cpp names such as `attn_q`),
     at `scale` times their trained strength; `seqs` pairs token ids with the rows to keep."""
-    from app.adapters.export import tensor_name
+    from app.adapters.torch_scoring import scaled
 
-    saved = []
-    for name, module in model.named_modules():
-        scaling = getattr(module, "scaling", None)
-        target = tensor_name(name)
-        if not isinstance(scaling, dict) or "default" not in scaling or target is None:
-            continue
-        saved.append((scaling, scaling["default"]))
-        on = any(f".{member}." in target for member in members)
-        scaling["default"] = scaling["default"] * scale if on else 0.0
-    try:
-        return [logits(model, ids)[rows] for ids, rows in seqs]
-    finally:
-        for scaling, value in saved:
-            scaling["default"] = value
+    with scaled(model, scale, members):
+        return rows_logits(model, seqs)
+
+
+def rows_logits(model: Any, seqs: list[tuple[list[int], Any]]) -> list[Any]:
+    """The kept rows of each sequence's logits (`seqs`: token ids, rows), batched."""
+    from app.adapters.torch_scoring import batch_logits
+
+    return [
+        x[rows]
+        for x, (_, rows) in zip(batch_logits(model, [i for i, _ in seqs]), seqs, strict=True)
+    ]

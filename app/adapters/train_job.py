@@ -127,15 +127,19 @@ def train(
     """
     import torch
 
+    from app.adapters.torch_model import training_precision
+
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=float(opts["lr"]), weight_decay=0.0)
     steps = int(opts["steps"])
     plan = batches(len(seqs), int(opts["batch_size"]), steps, int(opts["seed"]))
     every, limit = int(opts.get("guard_every", 5)), float(opts.get("guard_max", 1.04))
     hold = float(opts.get("hold", 1.0))
+    precision, arithmetic = training_precision(bool(opts.get("mixed_precision", True)))
     snapshot = [p.detach().clone() for p in params]
     kept_step, stopped_at = 0, None
-    states = base_hidden_states(peft_model, seqs) if hold > 0 else None
+    with arithmetic():  # the hold's reference, in the precision the steps compare it at
+        states = base_hidden_states(peft_model, seqs) if hold > 0 else None
     peft_model.train()
     started, loss_value = time.perf_counter(), float("nan")
     for step, batch in enumerate(plan, start=1):
@@ -151,7 +155,8 @@ def train(
             mask[row, : len(seq_ids)] = 1
             if base is not None and states is not None:
                 base[row, : len(seq_ids)] = states[i]
-        loss = batch_loss(peft_model, ids, mask, labels, hold, base)
+        with arithmetic():
+            loss = batch_loss(peft_model, ids, mask, labels, hold, base)
         loss.backward()
         optim.step()
         optim.zero_grad(set_to_none=True)
@@ -189,6 +194,7 @@ def train(
         "final_loss": loss_value,
         "seconds": seconds,
         "s_per_step": seconds / max(done, 1),
+        "precision": precision,
     }
 
 
@@ -248,25 +254,40 @@ def output_logits(model: Any, states: Any) -> Any:
 
 def base_hidden_states(model: Any, seqs: list[tuple[list[int], list[int]]]) -> list[Any]:
     """The base model's last hidden states (positions x hidden) of each sequence, adapter off:
-    one forward pass per example for the whole training instead of one per step."""
+    one forward pass per batch of examples for the whole training instead of one per step."""
     import torch
 
-    out = []
+    from app.adapters.torch_scoring import chunks
+
+    out: list[Any] = [None] * len(seqs)
     with torch.no_grad(), model.disable_adapter():
-        for ids, _labels in seqs:
-            run = model(input_ids=torch.tensor([ids]), output_hidden_states=True, use_cache=False)
-            out.append(run.hidden_states[-1][0])
+        for group in chunks([len(ids) for ids, _ in seqs]):
+            width = max(len(seqs[i][0]) for i in group)
+            ids = torch.zeros((len(group), width), dtype=torch.long)
+            mask = torch.zeros((len(group), width), dtype=torch.long)
+            for row, i in enumerate(group):
+                ids[row, : len(seqs[i][0])] = torch.tensor(seqs[i][0])
+                mask[row, : len(seqs[i][0])] = 1
+            run = model(
+                input_ids=ids,
+                attention_mask=mask,
+                output_hidden_states=True,
+                use_cache=False,
+                logits_to_keep=1,  # the states are wanted, not the output layer
+            )
+            for row, i in enumerate(group):
+                out[i] = run.hidden_states[-1][row, : len(seqs[i][0])]
     return out
 
 
 def neutral_guard(
-    model: Any, tokenizer: Any, spec: dict[str, Any], system: str | None
+    scorer: Any, tokenizer: Any, spec: dict[str, Any], system: str | None
 ) -> Callable[[], float]:
     """The gate's harm rule checked in torch, to stop training in time: the same neutral set,
     the same token ids and the same statistic as the gate (app.adapters.neutral)."""
     from app.adapters.neutral import torch_harm
 
-    return torch_harm(model, tokenizer, spec, system)
+    return torch_harm(scorer, tokenizer, spec, system)
 
 
 def n_ctx_for(seqs: list[tuple[list[int], list[int]]]) -> int:
@@ -309,6 +330,7 @@ def save_arrays(
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     from app.adapters import evaluate, export, torch_model, verify
     from app.adapters.scoring import LlamaScorer
+    from app.adapters.torch_scoring import TorchScorer
 
     opts = spec["options"]
     out_dir = Path(spec["out_dir"])
@@ -326,21 +348,29 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         base.model, rank=int(opts["rank"]), alpha=float(opts["alpha"]), seed=int(opts["seed"])
     )
     enter("training")
-    harm = neutral_guard(model, base.tokenizer, spec, system)
+    scorer = TorchScorer(model)  # the guard's and the gate's measures (torch_scoring)
+    harm = neutral_guard(scorer, base.tokenizer, spec, system)
     training = train(model, train_seqs, opts, harm)
     training["peak_rss_mb"] = peak_rss_mb()
 
     enter("exporting")
     check = [(ids, answer_rows(ids, lb)) for ids, lb in (held_seqs or train_seqs)]
     check = check[: int(opts.get("parity_prompts", 4))]
-    torch_ad = [torch_model.logits(model, ids)[rows] for ids, rows in check]
+    torch_ad = torch_model.rows_logits(model, check)
     with model.disable_adapter():
-        torch_base = [torch_model.logits(model, ids)[rows] for ids, rows in check]
+        torch_base = torch_model.rows_logits(model, check)
+    # Each group's check on fewer sequences: a layout error shows at once (0.19 against
+    # 0.98+ measured), and the probes are most of the check's forward passes.
+    probe_seqs = check[: int(opts.get("probe_prompts", 2))]
     probes = {}
     for name, members in verify.probe_sets().items():
-        at_one = torch_model.group_logits(model, members, 1.0, check)
-        scale = verify.probe_scale(torch_base, at_one)
-        probes[name] = (scale, torch_model.group_logits(model, members, scale, check))
+        at_one = (
+            torch_ad[: len(probe_seqs)]
+            if name == verify.ALL
+            else torch_model.group_logits(model, members, 1.0, probe_seqs)
+        )
+        scale = verify.probe_scale(torch_base[: len(probe_seqs)], at_one)
+        probes[name] = (scale, torch_model.group_logits(model, members, scale, probe_seqs))
     started = time.perf_counter()  # export: factors out of PEFT, layout, GGUF on disk
     factors = export.peft_factors(model)
     if opts.get("keep_arrays"):
@@ -359,21 +389,27 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     write_lora(gguf_path, adapter)
     export_s = time.perf_counter() - started
-    del model, base
+
+    # The gate's figures in torch, before the model is let go; they count only if the parity
+    # check below shows llama.cpp runs the same adapter (`evaluate`).
+    enter("evaluating")
+    figures = evaluate.measure(
+        scorer, gguf_path, held_seqs or train_seqs, spec, tokenizer=base.tokenizer
+    )
+    figures["measured_in"] = "torch"
+    del model, base, scorer
 
     enter("verifying")
     n_ctx = n_ctx_for(train_seqs + held_seqs)
-    scorer = LlamaScorer(base_path, n_ctx=n_ctx, n_threads=int(opts["threads"]))
+    llama = LlamaScorer(base_path, n_ctx=n_ctx, n_threads=int(opts["threads"]))
     try:
         parity = verify.check(
-            scorer, gguf_path, adapter, check, torch_base, torch_ad, probes, out_dir
+            llama, gguf_path, adapter, check, torch_base, torch_ad, probes, out_dir
         )
-        figures: dict[str, Any] = {}
-        if parity.passed:
-            enter("evaluating")
-            figures = evaluate.measure(scorer, gguf_path, held_seqs or train_seqs, spec)
     finally:
-        scorer.close()
+        llama.close()
+    if not parity.passed:
+        figures = {}
     result = {
         "architecture": adapter.architecture,
         "rank": adapter.rank,

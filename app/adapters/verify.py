@@ -131,12 +131,13 @@ def check(
 ) -> Parity:
     """Score `seqs` in llama.cpp (a LlamaScorer) and compare with torch: the whole adapter at
     strength 1 (top-1 agreement, effect correlation), then each entry of `probes` (name ->
-    (strength, torch logits with only those tensors on)) at its probe strength."""
+    (strength, torch logits with only those tensors on, for the first few of `seqs`)) at its
+    probe strength."""
     from app.adapters.lora_file import LoraAdapter, write_lora
 
-    def run(path: Path | None, scale: float = 1.0) -> list[Floats]:
+    def run(path: Path | None, scale: float = 1.0, n: int | None = None) -> list[Floats]:
         scorer.use(path, scale)
-        return [scorer.logits(ids)[rows] for ids, rows in seqs]
+        return [scorer.logits(ids)[rows] for ids, rows in seqs[:n]]
 
     llama_base = run(None)
     parity = compare(torch_base, torch_adapter, llama_base, run(adapter_path))
@@ -146,7 +147,6 @@ def check(
             f"top-1 agreement with the adapter is {parity.top1_adapter:.2f}, "
             f"without it {parity.top1_base:.2f}"
         )
-    tb, lb = np.concatenate(torch_base), np.concatenate(llama_base)
     groups: dict[str, float] = {}
     scales: dict[str, float] = {}
     for index, (name, (scale, torch_logits)) in enumerate(probes.items()):
@@ -160,12 +160,15 @@ def check(
             write_lora(
                 path, LoraAdapter(adapter.architecture, adapter.alpha, adapter.rank, tensors, {})
             )
-        llama_logits = np.concatenate(run(path, scale))
+        # A probe may cover only the first few sequences (the torch logits say how many).
+        n = len(torch_logits)
+        llama_logits = np.concatenate(run(path, scale, n))
         scorer.drop(path)
         if path != adapter_path:
             path.unlink(missing_ok=True)
-        delta_t = (np.concatenate(torch_logits) - tb).ravel().astype(np.float64)
-        corr = _pearson(delta_t, (llama_logits - lb).ravel().astype(np.float64))
+        tb_n, lb_n = np.concatenate(torch_base[:n]), np.concatenate(llama_base[:n])
+        delta_t = (np.concatenate(torch_logits) - tb_n).ravel().astype(np.float64)
+        corr = _pearson(delta_t, (llama_logits - lb_n).ravel().astype(np.float64))
         groups[name], scales[name] = corr, scale
         needed = MIN_DELTA_CORRELATION if name == ALL else MIN_GROUP_CORRELATION
         if corr < needed:

@@ -165,3 +165,31 @@ def test_the_strength_an_adapter_is_activated_at() -> None:
     assert evaluate.strength_of({"kind": "imported"}) is None
     imported = {"source": "/elsewhere/a.gguf", "evaluation": {"strength": 0.5}}
     assert evaluate.strength_of(imported) is None  # the user's strength applies
+
+
+class _Curve:
+    """A scorer whose harm grows with strength as log-ratio = 0.12 * s**1.5 (no model)."""
+
+    def __init__(self) -> None:
+        self.strength: float | None = None
+        self.passes = 0
+
+    def use(self, adapter: object, scale: float = 1.0) -> None:
+        self.strength = None if adapter is None else scale
+
+    def mean_nll(self, sequences: object) -> float:
+        self.passes += 1
+        return 3.0 + (0.0 if self.strength is None else 0.12 * self.strength**1.5)
+
+
+def test_the_search_stops_once_a_strength_is_close_under_the_budget() -> None:
+    import math
+
+    curve = _Curve()
+    tried = [(1.0, math.exp(0.12))]
+    strength, tried = evaluate._largest_within(curve, Path("a.gguf"), [], 3.0, 1.0, tried)
+    exact = (math.log(1.05) / 0.12) ** (2 / 3)  # where the curve meets the budget
+    assert strength is not None and exact - 0.03 <= strength <= exact
+    last = tried[-1][1]
+    assert 1.05 - evaluate.CLOSE_ENOUGH <= last <= 1.05  # it stopped on a close one ...
+    assert len(tried) - 1 < evaluate.SEARCH_STEPS  # ... before spending every pass

@@ -56,7 +56,12 @@ def timed(fn, queries):
     def pct(xs: list[float], p: int) -> float:
         return round(float(np.percentile(xs, p)) * 1000, 2)
 
-    return {"p50": pct(wall, 50), "p95": pct(wall, 95), "p95_cpu": pct(cpu, 95)}
+    return {
+        "p50": pct(wall, 50),
+        "p95": pct(wall, 95),
+        "p50_cpu": pct(cpu, 50),
+        "p95_cpu": pct(cpu, 95),
+    }
 
 
 def overlap(index, qvecs) -> float:
@@ -129,7 +134,7 @@ def main() -> int:
     turns = [t for seed in range(4) for t in generate(seed).turns][:600]
     store = Store(home / "ingest.db")
     service = MemoryService(store, None, embedder, use_model=False)
-    items = records_to_memories(list(enumerate(turns)), "bench", ImportSummary())
+    items = list(records_to_memories(list(enumerate(turns)), "bench", ImportSummary()))
     t0 = time.perf_counter()
     service.add_many(items)
     out["ingest_per_s"] = round(len(items) / (time.perf_counter() - t0), 1)

@@ -148,3 +148,21 @@ def test_another_database_never_loads_this_ones_saved_index(
     finally:
         other.close()
         other_store.close()
+
+
+def test_top_positions_are_the_highest_scores() -> None:
+    rng = np.random.default_rng(3)
+    for n, r in [(300_000, 400), (5000, 400), (401, 400), (50, 400)]:
+        scores = rng.standard_normal(n).astype(np.float32)
+        scores[::7] = -np.inf  # removed rows
+        got = index_mod.top_positions(scores, r)
+        assert len(got) == min(n, r) and len(set(got.tolist())) == len(got)
+        assert np.sort(scores[got])[::-1].tolist() == np.sort(scores)[::-1][: len(got)].tolist()
+    # A sample whose own points hold the best scores sets the bar so high that fewer than r
+    # pass: the r best still come back, through the full partition.
+    scores = np.zeros(100_000, dtype=np.float32)
+    step = 100_000 // (32 * 400)
+    scores[::step][:200] = 2.0
+    scores[1::step][:300] = 1.0
+    got = index_mod.top_positions(scores, 400)
+    assert sorted(scores[got].tolist()) == [1.0] * 200 + [2.0] * 200

@@ -1,6 +1,7 @@
 """Learning that lands, measured end to end through the CLI on preferences no test trains on.
 
-For each preference (a fixed closing sentence, bullet points, a signature line) a fresh
+For each preference (a fixed closing sentence, bullet points, a signature line, a fixed
+opening, answers of one sentence) a fresh
 HEARTH_HOME gets ~30 feedback examples: the default model's own answers to varied prompts,
 corrected the way that user would (`hearth feedback import`), then `hearth adapters train
 --json`. Reported per preference: `train_s` (the CLI call, wall clock) split by the phases the
@@ -14,8 +15,12 @@ find the base the first one kept, as a user's second training would (`"kept"`; t
 linked into their homes). `train_s_cold` and `train_s_kept` (the slowest of each kind) sum it up;
 `--kept-cache` fills the cache before the first preference (untimed), for a run of one.
 
-    python tests/benchmarks/learning.py [--only NAME] [--steps N] [--examples N] [--eval N]
-        [--kept-cache]
+    python tests/benchmarks/learning.py [--only NAME|two] [--steps N] [--examples N] [--eval N]
+        [--kept-cache] [--two]
+
+`--two` (or `--only two`) also teaches two preferences in one user folder, one after the
+other (bullet points, then a signature added to the answers given with the first adapter
+active, on other questions): how often each shows after the second training.
 """
 
 from __future__ import annotations
@@ -83,6 +88,29 @@ HELD_OUT_PROMPTS = [
     "How can I start running?",
     "What is photosynthesis?",
 ]
+# A second preference's feedback (--two) is given on other questions, as a user's would be.
+SECOND_PROMPTS = [
+    "How do I boil an egg?",
+    "What is a good first houseplant?",
+    "Why is the sky blue?",
+    "How do I start a vegetable garden?",
+    "What is the difference between a virus and bacteria?",
+    "How do I make my mornings less rushed?",
+    "What does a dentist do?",
+    "How do trains run on time?",
+    "What is a good stretch after sitting all day?",
+    "How do fish breathe underwater?",
+    "What is inflation?",
+    "How do I remember people's names?",
+    "Why do onions make you cry?",
+    "How do I choose a good book to read?",
+    "What is a healthy lunch idea?",
+    "How do clouds form?",
+    "What should I do if I cannot sleep?",
+    "How do I write a short speech?",
+    "What is the moon made of?",
+    "How can I drink more water during the day?",
+]
 CLOSING = "Hope that helps, take care!"
 SIGNATURE = "~ Pip"
 
@@ -105,6 +133,27 @@ def signature(answer: str) -> str:
     return " ".join(sentences(answer, 2)) + f"\n\n{SIGNATURE}"
 
 
+OPENING = "Good question!"
+
+
+def opening(answer: str) -> str:
+    return " ".join([OPENING, *sentences(answer, 2)])
+
+
+def one_sentence(answer: str) -> str:
+    return sentences(answer, 1)[0]
+
+
+def shows_opening(text: str) -> bool:
+    return text.strip().startswith(OPENING)
+
+
+def shows_one_sentence(text: str) -> bool:
+    """One sentence: a single sentence end, at the end (a trailing fragment does not count)."""
+    flat = " ".join(text.split())
+    return bool(flat) and flat[-1] in ".!?" and len(re.findall(r"[.!?](?:\s|$)", flat)) == 1
+
+
 def shows_closing(text: str) -> bool:
     return text.strip().endswith(CLOSING)
 
@@ -123,6 +172,8 @@ PREFERENCES: dict[str, tuple[Callable[[str], str], Callable[[str], bool]]] = {
     "closing": (closing, shows_closing),
     "bullets": (bullets, shows_bullets),
     "signature": (signature, shows_signature),
+    "opening": (opening, shows_opening),
+    "one_sentence": (one_sentence, shows_one_sentence),
 }
 
 
@@ -205,17 +256,84 @@ def answers(core: Any, prompts: list[str], adapter: tuple[Path, float] | None) -
     return out
 
 
+def signed(answer: str) -> str:
+    """The signature added to an answer as it stands (the first preference's form kept)."""
+    return f"{answer.rstrip()}\n\n{SIGNATURE}"
+
+
+def two_preferences(work: Path, prompts: list[str], given: list[str], held_out: list[str]) -> dict:
+    """Bullet points taught first; then, with that adapter active, a signature added to its
+    answers to other questions, trained as the app trains it (on all the stored feedback).
+    Reported: how often each shows in held-out answers after the first and after the second."""
+    from app.core import Core
+
+    home = work / "two"
+    home.mkdir(exist_ok=True)
+
+    def teach(rows: list[dict[str, str]], name: str) -> dict[str, Any]:
+        data = home / f"{name}.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        hearth(home, "feedback", "import", str(data))
+        begun = time.perf_counter()
+        out, _ = hearth(home, "adapters", "train", "--json")
+        outcome = json.loads(out)
+        return {
+            "train_s": round(time.perf_counter() - begun, 1),
+            "status": outcome["status"],
+            "activated": outcome["activated"],
+            "reason": outcome["reason"],
+            "strength": (outcome.get("figures") or {}).get("strength"),
+        }
+
+    def active_answers(questions: list[str]) -> tuple[list[str], float | None]:
+        os.environ["HEARTH_HOME"] = str(home)
+        core = Core.open(load_model=True, n_threads=1)
+        try:
+            core.engine.wait_loaded()
+            active, scale = core.adapters.active()
+            if active is None or active.path is None:
+                return answers(core, questions, None), None
+            return answers(core, questions, (active.path, scale)), scale
+        finally:
+            core.close()
+
+    first = teach(
+        [
+            {"prompt": p, "response": a, "correction": bullets(a)}
+            for p, a in zip(prompts, given, strict=True)
+        ],
+        "bullets",
+    )
+    after_first, first["active_scale"] = active_answers([*held_out, *SECOND_PROMPTS])
+    first["shows_bullets"] = _share(shows_bullets, after_first[: len(held_out)])
+    second_given = after_first[len(held_out) :]
+    second = teach(
+        [
+            {"prompt": p, "response": a, "correction": signed(a)}
+            for p, a in zip(SECOND_PROMPTS, second_given, strict=True)
+        ],
+        "signature",
+    )
+    after_second, second["active_scale"] = active_answers(held_out)
+    second["shows_bullets"] = _share(shows_bullets, after_second)
+    second["shows_signature"] = _share(shows_signature, after_second)
+    second["example"] = {"prompt": held_out[0], "answer": after_second[0]}
+    return {"first_bullets": first, "then_signature": second}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=sorted(PREFERENCES))
+    parser.add_argument("--only", choices=[*sorted(PREFERENCES), "two"])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--examples", type=int, default=len(FEEDBACK_PROMPTS))
     parser.add_argument("--eval", type=int, default=len(HELD_OUT_PROMPTS))
     parser.add_argument("--kept-cache", action="store_true")
+    parser.add_argument("--two", action="store_true", help="also teach two preferences in turn")
     args = parser.parse_args()
     from app.core import Core
 
     names = [args.only] if args.only else list(PREFERENCES)
+    names = [] if args.only == "two" else names
     prompts, held_out = FEEDBACK_PROMPTS[: args.examples], HELD_OUT_PROMPTS[: args.eval]
     work = Path(tempfile.mkdtemp(prefix="hearth-learning-work-"))
     shared = work / "kept-base"
@@ -292,6 +410,9 @@ def main() -> None:
         result[name] = entry
         print(json.dumps({name: entry}), file=sys.stderr, flush=True)
     core.close()
+    if args.two or args.only == "two":
+        link_cache(shared, work / "two")
+        result["two"] = two_preferences(work, prompts, given, held_out)
     for kind in ("cold", "kept"):
         times = [e["train_s"] for n, e in result.items() if n in names and e["base_cache"] == kind]
         result[f"train_s_{kind}"] = max(times) if times else None

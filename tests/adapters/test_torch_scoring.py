@@ -181,8 +181,10 @@ def test_torch_measures_what_llama_cpp_measures_on_the_trained_adapter(
                 figures[engine].append(neutral.ratio(scorer.mean_nll(seqs), nb))
     finally:
         llama.close()
-    # Measured: within 0.3 points of llama.cpp's (whose activations are quantised).
-    np.testing.assert_allclose(figures["torch"], figures["llama"], atol=0.005)
+    # llama.cpp quantises activations: measured on trained adapters, torch's ratio at full
+    # strength was 0.1 and 0.8 points under llama.cpp's (1.0317 vs 1.0397), at half strength
+    # within 0.1. The gate's figure can understate the harm llama.cpp sees by about that much.
+    np.testing.assert_allclose(figures["torch"], figures["llama"], atol=0.01)
     recorded = trained.outcome.figures
     assert recorded.get("measured_in") == "torch"
     assert recorded["neutral_ppl_ratio_full"] == pytest.approx(figures["torch"][0], abs=1e-4)

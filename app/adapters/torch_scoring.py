@@ -54,6 +54,20 @@ def chunks(lengths: Sequence[int]) -> list[list[int]]:
     return out
 
 
+def padded(seqs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+    """Token ids and attention mask of `seqs` as one batch, padding after each sequence (causal
+    attention never sees it)."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros((len(seqs), width), dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = torch.tensor(list(seq))
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
 def batch_logits(model: Any, seqs: Sequence[Sequence[int]]) -> list[Any]:
     """Logits (positions x vocab, float32 numpy) of each sequence, padded forward passes."""
     import torch
@@ -61,13 +75,7 @@ def batch_logits(model: Any, seqs: Sequence[Sequence[int]]) -> list[Any]:
     out: list[Any] = [None] * len(seqs)
     with torch.no_grad():
         for group in chunks([len(s) for s in seqs]):
-            width = max(len(seqs[i]) for i in group)
-            ids = torch.zeros((len(group), width), dtype=torch.long)
-            mask = torch.zeros((len(group), width), dtype=torch.long)
-            for row, i in enumerate(group):
-                ids[row, : len(seqs[i])] = torch.tensor(list(seqs[i]))
-                mask[row, : len(seqs[i])] = 1
-            # Padding goes after each sequence: causal attention never sees it.
+            ids, mask = padded([seqs[i] for i in group])
             logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
             for row, i in enumerate(group):
                 out[i] = logits[row, : len(seqs[i])].float().numpy()
@@ -83,14 +91,11 @@ def summed_nll(model: Any, sequences: Pairs) -> tuple[float, int]:
     total, count = 0.0, 0
     with torch.no_grad():
         for group in chunks([len(ids) for ids, _ in sequences]):
-            width = max(len(sequences[i][0]) for i in group)
-            ids = torch.zeros((len(group), width), dtype=torch.long)
-            mask = torch.zeros((len(group), width), dtype=torch.long)
+            ids, mask = padded([sequences[i][0] for i in group])
+            width = ids.shape[1]
             labels = torch.full((len(group), width), -100, dtype=torch.long)
             for row, i in enumerate(group):
-                seq_ids, seq_labels = sequences[i]
-                ids[row, : len(seq_ids)] = torch.tensor(list(seq_ids))
-                mask[row, : len(seq_ids)] = 1
+                seq_labels = sequences[i][1]
                 labels[row, : len(seq_labels)] = torch.tensor(list(seq_labels))
             labels = labels.masked_fill(labels < 0, -100)
             scored = (labels[:, 1:] >= 0).any(dim=0).nonzero()

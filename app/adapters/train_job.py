@@ -257,17 +257,12 @@ def base_hidden_states(model: Any, seqs: list[tuple[list[int], list[int]]]) -> l
     one forward pass per batch of examples for the whole training instead of one per step."""
     import torch
 
-    from app.adapters.torch_scoring import chunks
+    from app.adapters.torch_scoring import chunks, padded
 
     out: list[Any] = [None] * len(seqs)
     with torch.no_grad(), model.disable_adapter():
         for group in chunks([len(ids) for ids, _ in seqs]):
-            width = max(len(seqs[i][0]) for i in group)
-            ids = torch.zeros((len(group), width), dtype=torch.long)
-            mask = torch.zeros((len(group), width), dtype=torch.long)
-            for row, i in enumerate(group):
-                ids[row, : len(seqs[i][0])] = torch.tensor(seqs[i][0])
-                mask[row, : len(seqs[i][0])] = 1
+            ids, mask = padded([seqs[i][0] for i in group])
             run = model(
                 input_ids=ids,
                 attention_mask=mask,

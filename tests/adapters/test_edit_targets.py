@@ -92,29 +92,11 @@ def test_the_hold_from_stored_base_states_is_the_hold_from_a_base_pass(family: s
     """Training computes the base model's states once per example (base_hidden_states) instead
     of a base forward pass per step: the loss is the same, padding and soft-capping included."""
     import torch
-    from peft import LoraConfig, get_peft_model
 
     from app.adapters.train_job import base_hidden_states, batch_loss
+    from tests.adapters.test_torch_scoring import tiny
 
-    torch.manual_seed(0)
-    sizes = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2)
-    heads = dict(num_attention_heads=4, num_key_value_heads=2)
-    if family == "llama":
-        from transformers import LlamaConfig, LlamaForCausalLM
-
-        base = LlamaForCausalLM(LlamaConfig(**sizes, **heads))
-    else:
-        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-        config = Gemma3TextConfig(**sizes, **heads, head_dim=8, final_logit_softcapping=3.0)
-        base = Gemma3ForCausalLM(config)
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
-    model = get_peft_model(base, lora)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
-    model.eval()
+    model = tiny(family)
     seqs = [
         ([1, 5, 6, 7, 8, 9, 10, 2], [IGNORE, IGNORE, KEPT, KEPT, 11, 12, KEPT, KEPT]),
         ([1, 5, 6, 2], [IGNORE, KEPT, KEPT, 13]),

@@ -52,7 +52,9 @@ class MainWindow(QMainWindow):
         self.live: AssistantMessage | None = None
         self.live_user: QWidget | None = None
         self.live_text = ""
-        self.pending_deletes: set[int] = set()  # deleted, still undoable
+        # deleted, still undoable: each with the timer that ends its undo window, stopped on
+        # undo so that an earlier delete of the same conversation cannot fire later on
+        self.pending_deletes: dict[int, QTimer] = {}
         self._entries: list[Entry] = []  # the open conversation, as loaded
         self._shown_from = 0  # index of the oldest of them in the view
         self._loading_earlier = False
@@ -339,23 +341,36 @@ class MainWindow(QMainWindow):
             return
         if conversation_id == self.conversation_id:
             self.new_conversation()
-        self.pending_deletes.add(conversation_id)
+        self._cancel_delete(conversation_id)
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setTimerType(Qt.TimerType.PreciseTimer)  # never before the undo window is over
+        timer.timeout.connect(lambda: self._delete_now(conversation_id))
+        self.pending_deletes[conversation_id] = timer
+        timer.start(UNDO_DELETE_MS)
         self.refresh_conversations()
         self.notice.show_message(
             "Conversation deleted", undo=lambda: self._undo_delete(conversation_id), seconds=8
         )
-        QTimer.singleShot(UNDO_DELETE_MS, lambda: self._delete_now(conversation_id))
+
+    def _cancel_delete(self, conversation_id: int) -> bool:
+        """Forget a pending delete and stop its timer; False if none was pending."""
+        timer = self.pending_deletes.pop(conversation_id, None)
+        if timer is None:
+            return False
+        timer.stop()
+        timer.deleteLater()
+        return True
 
     def _undo_delete(self, conversation_id: int) -> None:
-        self.pending_deletes.discard(conversation_id)
+        self._cancel_delete(conversation_id)
         self.notice.hide()
         self.refresh_conversations()
 
     def _delete_now(self, conversation_id: int) -> None:
         core = self.session.core
-        if conversation_id not in self.pending_deletes or core is None:
+        if core is None or not self._cancel_delete(conversation_id):
             return
-        self.pending_deletes.discard(conversation_id)
         self.tasks.run(
             lambda: core.conversations.delete(conversation_id),
             lambda _r: self.refresh_conversations(),
@@ -536,9 +551,9 @@ class MainWindow(QMainWindow):
         self.stop_generation()
         core = self.session.core
         for conversation_id in list(self.pending_deletes):
+            self._cancel_delete(conversation_id)
             if core is not None:  # closing ends the time to undo
                 core.conversations.delete(conversation_id)
-        self.pending_deletes.clear()
         for page in self.tool_pages.values():
             page.close()
         self.session.close()

@@ -77,6 +77,10 @@ class SearchDialog(QDialog):
             self.show_hits(text, hits)
 
     def show_hits(self, text: str, hits: list[Hit]) -> None:
+        # A conversation deleted a moment ago is still in the database until its Undo runs
+        # out; the sidebar hides it already, and so does the search.
+        pending = self.window_.pending_deletes
+        hits = [hit for hit in hits if hit.conversation_id not in pending]
         self.results.clear()
         for hit in hits:
             item = QListWidgetItem(self.results)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+
 from app.ui.message_widget import AssistantMessage, UserMessage
+from app.ui.sidebar import ID_ROLE
 
 
 def _widgets(window, kind):
@@ -105,6 +108,22 @@ def test_copy_a_question_and_an_answer(make_window, driver, qtbot):
     assert QGuiApplication.clipboard().text() == answer.text() != ""
 
 
+def _click_in_sidebar(window, qtbot, conversation_id: int) -> None:
+    """Click the conversation in the sidebar, as a person does: it is selected and has focus."""
+    conversations = window.sidebar.list
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    row = next(
+        i
+        for i in range(conversations.count())
+        if conversations.item(i).data(ID_ROLE) == conversation_id
+    )
+    rect = conversations.visualItemRect(conversations.item(row))
+    qtbot.mouseClick(conversations.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: window.sidebar.current_id() == conversation_id, timeout=5_000)
+    qtbot.waitUntil(conversations.hasFocus, timeout=5_000)
+
+
 def test_delete_a_conversation_with_undo(make_window, qtbot, monkeypatch):
     import app.ui.main_window as main_window
 
@@ -115,16 +134,44 @@ def test_delete_a_conversation_with_undo(make_window, qtbot, monkeypatch):
     gone = core.conversations.create("Delete me")
     window.refresh_conversations()
     qtbot.waitUntil(lambda: {keep, gone} <= set(window.sidebar.ids()), timeout=10_000)
-    window.delete_conversation(keep)
+    _click_in_sidebar(window, qtbot, keep)
+    qtbot.keyClick(window.sidebar.list, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: keep not in window.sidebar.ids(), timeout=10_000)
     assert window.notice.isVisible() and window.notice.undo_button.isVisible()
-    window.notice.undo_button.click()
+    qtbot.mouseClick(window.notice.undo_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: keep in window.sidebar.ids(), timeout=10_000)
     qtbot.wait(500)
     assert core.conversations.get(keep) is not None  # undone: never deleted
-    window.delete_conversation(gone)
+    _click_in_sidebar(window, qtbot, gone)
+    qtbot.keyClick(window.sidebar.list, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: core.conversations.get(gone) is None, timeout=10_000)
     assert gone not in window.sidebar.ids()
+
+
+def test_deleting_again_after_an_undo_waits_the_whole_undo_time(make_window, qtbot, monkeypatch):
+    import time
+
+    import app.ui.main_window as main_window
+
+    undo_ms = 2000
+    monkeypatch.setattr(main_window, "UNDO_DELETE_MS", undo_ms)
+    window = make_window()
+    core = window.session.core
+    conv = core.conversations.create("Deleted twice")
+    window.refresh_conversations()
+    qtbot.waitUntil(lambda: conv in window.sidebar.ids(), timeout=10_000)
+    _click_in_sidebar(window, qtbot, conv)
+    qtbot.keyClick(window.sidebar.list, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: conv not in window.sidebar.ids(), timeout=10_000)
+    qtbot.mouseClick(window.notice.undo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: conv in window.sidebar.ids(), timeout=10_000)
+    qtbot.wait(undo_ms // 2)  # half of the first delete's undo time is over
+    _click_in_sidebar(window, qtbot, conv)
+    again = time.monotonic()
+    qtbot.keyClick(window.sidebar.list, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: core.conversations.get(conv) is None, timeout=10_000)
+    # The undone first delete must not end the second one's undo time early.
+    assert (time.monotonic() - again) * 1000 >= undo_ms * 0.9
 
 
 def test_a_failed_regenerate_shows_the_conversation_as_it_was(

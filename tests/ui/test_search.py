@@ -40,7 +40,8 @@ def test_search_finds_an_old_message_and_opens_it(make_window, qtbot):
         for i in range(dialog.results.count())
         if dialog.results.item(i).data(Qt.ItemDataRole.UserRole + 1) == (old, hit_id)
     )
-    dialog._open(dialog.results.item(row))
+    rect = dialog.results.visualItemRect(dialog.results.item(row))
+    qtbot.mouseClick(dialog.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: window.chat.found is not None, timeout=10_000)
     assert window.conversation_id == old and not dialog.isVisible()
     found = window.chat.found
@@ -53,3 +54,33 @@ def test_search_finds_an_old_message_and_opens_it(make_window, qtbot):
 
     qtbot.waitUntil(in_view, timeout=5_000)  # scrolled to it
     assert conversations.messages(old)[-1].id == hit_id  # its branch is the one shown
+
+
+def test_search_leaves_out_a_conversation_waiting_to_be_deleted(make_window, qtbot):
+    window = make_window()
+    conversations = window.session.core.conversations
+    kept = conversations.create("Spring garden")
+    kept_hit = conversations.add_message(kept, "user", "Tulip bulbs go in before the frost.")
+    gone = conversations.create("Old garden")
+    conversations.add_message(gone, "user", "Tulip bulbs rot in wet soil.")
+    window.refresh_conversations()
+    qtbot.waitUntil(lambda: {kept, gone} <= set(window.sidebar.ids()), timeout=10_000)
+    window.sidebar.select(gone)
+    window.sidebar.list.setFocus()
+    qtbot.keyClick(window.sidebar.list, Qt.Key.Key_Delete)  # still undoable for a while
+    qtbot.waitUntil(lambda: gone not in window.sidebar.ids(), timeout=10_000)
+    assert conversations.get(gone) is not None
+
+    window.composer.input.setFocus()
+    qtbot.keyClick(window.composer.input, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.search_dialog
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.query.hasFocus(), timeout=5_000)
+    qtbot.keyClicks(dialog.query, "tulip")
+    qtbot.waitUntil(lambda: dialog.status.text() != "", timeout=10_000)
+    assert dialog.status.text() == "1 message"
+    assert [dialog.results.item(0).data(Qt.ItemDataRole.UserRole + 1)] == [(kept, kept_hit)]
+    dialog.results.setFocus()
+    dialog.results.setCurrentRow(0)
+    qtbot.keyClick(dialog.results, Qt.Key.Key_Return)  # Enter on the hit opens it
+    qtbot.waitUntil(lambda: window.chat.found is not None, timeout=10_000)
+    assert window.conversation_id == kept and not dialog.isVisible()

@@ -1,4 +1,8 @@
-"""`hearth models list|add|use`: the GGUF models Hearth knows, and which one it runs."""
+"""`hearth models list|add|use|remove`: the GGUF models Hearth knows, and which one it runs.
+
+The list shows what the Settings dialog shows (size, architecture, quantization and context
+length read from each file's own header), from the same `model_choices`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from typing import Any
 
 from app.cli.common import print_json
 from app.llm.models import ModelManager
+from app.settings.model_choices import ModelChoice, choices, remove
 from app.store import open_store
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("models", help="list, add or choose models")
+    parser = subparsers.add_parser("models", help="list, add, choose or remove models")
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="the models Hearth knows")
     listing.add_argument("--json", action="store_true")
@@ -24,30 +29,47 @@ def register(subparsers: Any) -> None:
     use = sub.add_parser("use", help="make a model the active one (id, name or path)")
     use.add_argument("ref")
     use.set_defaults(func=_use)
+    forget = sub.add_parser(
+        "remove", help="take a model off the list (id, name or path); its file is kept"
+    )
+    forget.add_argument("ref")
+    forget.set_defaults(func=_remove)
 
 
 def _list(args: argparse.Namespace) -> int:
     with open_store() as store:
-        manager = ModelManager(store)
-        active = manager.active()
-        for model in manager.list():
-            row = {
-                "id": model.id,
-                "name": model.name,
-                "architecture": model.architecture,
-                "size_mb": round(model.size_bytes / 1e6, 1),
-                "path": str(model.path),
-                "active": model.id == active.id,
-            }
-            if args.json:
-                print_json(row)
-            else:
-                mark = "*" if row["active"] else " "
-                print(
-                    f"{mark} {model.id:3}  {model.name}  ({model.architecture}, "
-                    f"{row['size_mb']} MB)  {model.path}"
-                )
+        found = choices(store)
+    for model in found:
+        if args.json:
+            print_json(
+                {
+                    "id": model.id,
+                    "name": model.name,
+                    "architecture": model.architecture,
+                    "quantization": model.quantization,
+                    "context_length": model.context_length,
+                    "size_mb": model.size_mb,
+                    "path": model.path,
+                    "active": model.active,
+                    "readable": model.readable,
+                }
+            )
+        else:
+            print(_line(model))
     return 0
+
+
+def _line(model: ModelChoice) -> str:
+    mark = "*" if model.active else " "
+    context = f"{model.context_length:,} context" if model.context_length else "context ?"
+    facts = [
+        model.architecture or "?",
+        model.quantization or "?",
+        context,
+        f"{model.size_mb:,.1f} MB",
+    ]
+    unreadable = "" if model.readable else "  (the file cannot be read)"
+    return f"{mark} {model.id:3}  {model.name}  ({', '.join(facts)})  {model.path}{unreadable}"
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -69,4 +91,12 @@ def _use(args: argparse.Namespace) -> int:
             ref = str(manager.add(Path(ref)).id)
         model = manager.use(ref)
         print(f"now using {model.name}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        model = ModelManager(store).get(args.ref)
+        remove(store, model.id)  # refuses the model in use, with the reason
+    print(f"removed {model.name} from the list (the file {model.path} is kept)")
     return 0

@@ -75,6 +75,32 @@ def test_models_add_and_use_a_second_architecture(gemma_model: Path) -> None:
     assert active and active[0]["architecture"] == "gemma3"
 
 
+def test_models_list_shows_the_header_and_remove_refuses_the_model_in_use(model_copy) -> None:
+    second = model_copy("second.gguf")
+    assert hearth("models", "add", str(second)).returncode == 0
+    rows = [json.loads(line) for line in hearth("models", "list", "--json").stdout.splitlines()]
+    assert [(r["architecture"], r["quantization"], r["context_length"]) for r in rows] == [
+        ("llama", "Q4_1", 8192),
+        ("llama", "Q4_1", 8192),
+    ]
+    assert all(r["size_mb"] > 90 and r["readable"] for r in rows)
+    [active] = [r for r in rows if r["active"]]
+    [other] = [r for r in rows if not r["active"]]
+    plain = hearth("models", "list").stdout
+    assert "(llama, Q4_1, 8,192 context, 98." in plain
+
+    refused = hearth("models", "remove", str(active["id"]))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("error: ") and "is the model in use" in refused.stderr
+    unknown = hearth("models", "remove", "999")
+    assert unknown.returncode == 2 and "no model '999'" in unknown.stderr
+    removed = hearth("models", "remove", str(other["id"]))
+    assert removed.returncode == 0, removed.stderr
+    assert "removed" in removed.stdout and second.is_file()  # the file itself is kept
+    rows = [json.loads(line) for line in hearth("models", "list", "--json").stdout.splitlines()]
+    assert [r["id"] for r in rows] == [active["id"]] and rows[0]["active"]
+
+
 def test_doctor_reports_a_healthy_install() -> None:
     proc = hearth("doctor", "--json")
     obj = json.loads(proc.stdout)

@@ -165,7 +165,7 @@ def describe(service: Any, version_id: int) -> Story:
         learnt.append(f"more like the {liked} answers you gave a thumbs up")
     if not ids and not version.parents:
         learnt = ["made elsewhere; Hearth has no record of what it was taught"]
-    basis = _basis(data, len(held), version.parents)
+    basis = _basis(data, len(held), version.parents, manifest.get("continued_from"))
     strength = _strength(ev)
     refusal = None
     if version.status in ("refused", "rejected") or gate.get("passed") is False:
@@ -198,13 +198,18 @@ def _join(ids: Sequence[int]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _basis(data: dict[str, Any], held: int, parents: Sequence[int]) -> str:
+def _basis(data: dict[str, Any], held: int, parents: Sequence[int], continued: Any = None) -> str:
     if parents:
         return f"Combines what versions {_join(parents)} learnt into one adapter."
     train = data.get("train_examples")
     if train is None:
         return "No training record."
     text = f"Learnt from {train} of your examples; {held} more were held back to check it"
+    if isinstance(continued, dict) and continued.get("adapter_id") is not None:
+        text = (
+            f"Builds on version {continued['adapter_id']} and keeps what it learnt; "
+            f"learnt from {train} new examples of yours; {held} more were held back to check it"
+        )
     statements = data.get("statements") or 0
     if statements:
         text += f", with {statements} stated preference{'s' if statements != 1 else ''}"

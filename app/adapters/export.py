@@ -49,6 +49,18 @@ def permute_rows(weights: npt.NDArray[Any], n_head: int) -> npt.NDArray[Any]:
     )
 
 
+def unpermute_rows(weights: npt.NDArray[Any], n_head: int) -> npt.NDArray[Any]:
+    """The inverse of `permute_rows`: llama.cpp's row order back to transformers'."""
+    rows = weights.shape[0]
+    if rows % (n_head * 2):
+        raise AdapterError(f"cannot permute {rows} rows over {n_head} heads")
+    return (
+        weights.reshape(n_head, rows // n_head // 2, 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
+
+
 def tensor_name(module_name: str) -> str | None:
     """`base_model.model.model.layers.3.self_attn.q_proj` -> `blk.3.attn_q.weight`."""
     match = _LAYER.search(module_name)
@@ -95,6 +107,47 @@ def to_llama_cpp(
         tensors[name] = (np.ascontiguousarray(a), np.ascontiguousarray(b))
     rank = max(a.shape[0] for a, _ in tensors.values())
     return LoraAdapter(architecture, float(alpha), rank, tensors, dict(metadata or {}))
+
+
+def into_peft(
+    model: Any, adapter: LoraAdapter, *, scale: float, n_head: int, n_kv_head: int
+) -> int:
+    """Start a fresh PEFT LoRA from `adapter` (llama.cpp layout) applied at `scale`: its
+    factors fill the first ranks of each module, the other ranks keep PEFT's start (B = 0), so
+    the PEFT model computes what llama.cpp computes with the adapter at that strength.
+    Returns the number of modules filled; raises AdapterError if a tensor has no module or
+    more ranks than the module."""
+    import torch
+
+    filled = 0
+    for name, module in model.named_modules():
+        if not hasattr(module, "lora_A") or "default" not in getattr(module, "lora_A", {}):
+            continue
+        target = tensor_name(name)
+        if target is None or target not in adapter.tensors:
+            continue
+        a, b = adapter.tensors[target]
+        if adapter.architecture in PERMUTED_ARCHITECTURES:
+            if ".attn_q." in target:
+                b = unpermute_rows(b, n_head)
+            elif ".attn_k." in target:
+                b = unpermute_rows(b, n_kv_head)
+        lora_a, lora_b = module.lora_A["default"].weight, module.lora_B["default"].weight
+        rank = a.shape[0]
+        if rank > lora_a.shape[0] or a.shape[1] != lora_a.shape[1] or b.shape[0] != lora_b.shape[0]:
+            raise AdapterError(f"{target}: the adapter's shape does not fit the model's")
+        # PEFT multiplies B @ A by its own alpha / r; llama.cpp by the file's alpha / rank.
+        factor = adapter.tensor_scale(target) * scale / float(module.scaling["default"])
+        with torch.no_grad():
+            lora_a[:rank] = torch.from_numpy(np.array(a, dtype=np.float32))
+            lora_b[:, :rank] = torch.from_numpy(np.array(b, dtype=np.float32) * factor)
+            lora_b[:, rank:] = 0.0
+        filled += 1
+    if filled != len(adapter.tensors):
+        raise AdapterError(
+            f"{len(adapter.tensors) - filled} of the adapter's tensors have no module in the model"
+        )
+    return filled
 
 
 def write_adapter(path: Path, adapter: LoraAdapter, manifest: dict[str, Any]) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app import paths
-from app.adapters import dataset, evaluate, export, stale_jobs, statements
+from app.adapters import continuation, dataset, evaluate, export, stale_jobs, statements
 from app.adapters.feedback import FeedbackStore
 from app.adapters.train import TrainingJob, TrainOptions
 from app.adapters.versions import AdapterVersion, Versions
@@ -49,6 +49,16 @@ class TrainOutcome:
 def held_ids(examples: list[dataset.Example]) -> list[int]:
     """The feedback ids of held-back examples: what a manifest keeps instead of their text."""
     return [e.feedback_id for e in examples if e.feedback_id is not None]
+
+
+def learnt_summary(split: dataset.Split, start: continuation.Continuation | None) -> dict:
+    """The manifest's dataset: counts of this training's examples; `feedback_ids` every example
+    the adapter learnt from, the ones of the adapter it started from included."""
+    summary = {**split.summary(), "held_back_ids": held_ids(split.held)}
+    if start is not None:
+        summary["new_feedback_ids"] = summary["feedback_ids"]
+        summary["feedback_ids"] = sorted(set(summary["feedback_ids"]) | start.learnt)
+    return summary
 
 
 class AdapterService:
@@ -188,7 +198,10 @@ class AdapterService:
         options = options or TrainOptions(rank=int(getattr(self.core.settings, "adapter_rank", 8)))
         if options.threads <= 0:
             options = replace(options, threads=self._free_threads())
-        split = dataset.build(self.feedback.list(), options.held_fraction)
+        items = self.feedback.list()
+        # A new preference on top of the adapter in use (app.adapters.continuation).
+        start = continuation.plan(self, items, options.rank)
+        split = dataset.build(start.unseen(items) if start else items, options.held_fraction)
         if len(split.train) + len(split.held) < MIN_EXAMPLES:
             raise HearthError(
                 f"training needs at least {MIN_EXAMPLES} edited or thumbs-up answers "
@@ -207,6 +220,7 @@ class AdapterService:
             # The system prompt the chat uses, stated preferences included.
             "system": statements.system_prompt(self.core.settings.system_prompt, split.statements),
             "options": options.to_dict(),
+            "init": start.spec() if start else None,
             # The process dies with this one (Linux: PR_SET_PDEATHSIG), even while stopped.
             "parent_pid": os.getpid(),
         }
@@ -232,7 +246,7 @@ class AdapterService:
                     self.engine.remove_busy_listener(job.on_busy)
                 self.job = None
                 stale_jobs.release(job_dir)
-            return self._register(name, job_dir, result, split, base, options, cancel)
+            return self._register(name, job_dir, result, split, base, options, cancel, start)
         finally:
             # The job folder held the training split (the user's text): gone whatever the
             # outcome. Tests keep the arrays (never the split) for the parity checks.
@@ -256,6 +270,7 @@ class AdapterService:
         base: Any,
         options: TrainOptions,
         cancel: CancelToken | None = None,
+        start: continuation.Continuation | None = None,
     ) -> TrainOutcome:
         parity, figures = result["parity"], result.get("evaluation", {})
         manifest: dict[str, Any] = {
@@ -269,7 +284,8 @@ class AdapterService:
             "alpha": result["alpha"],
             "targets": result["targets"],
             # Ids and counts only: the held-back examples stay in the database (feedback ids).
-            "dataset": {**split.summary(), "held_back_ids": held_ids(split.held)},
+            "dataset": learnt_summary(split, start),
+            "continued_from": start.spec() if start else None,
             "training": result["training"],
             "export_s": result.get("export_s"),
             "options": options.to_dict(),

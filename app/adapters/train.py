@@ -68,6 +68,8 @@ class TrainOptions:
     # perplexity at full strength +6.1% instead of +10%; a closing sentence 12 of 12 at full
     # strength with +3.0% (at 1: +5.1-6.3%, so the gate had to weaken it).
     hold: float = 4.0
+    # Weight of the KL hold to the base on general text (app.adapters.anchor), one text a step.
+    anchor_weight: float = 4.0
     # bfloat16 arithmetic in the training steps where the CPU has it natively
     # (torch_model.training_precision); float32 everywhere else.
     mixed_precision: bool = True

@@ -118,10 +118,17 @@ def train(
     seqs: list[tuple[list[int], list[int]]],
     opts: dict[str, Any],
     harm: Callable[[], float] | None = None,
+    *,
+    hold_to_start: bool = False,
+    anchor: list[tuple[list[int], list[int]]] | None = None,
 ) -> dict:
     """AdamW on the LoRA weights: cross-entropy on the target tokens, plus (weight `hold`) the
     KL divergence from the base model's prediction at the tokens the user kept (KEPT labels),
     so that an edit teaches its change without the model learning its own words by heart.
+    `hold_to_start`: hold the kept tokens to the model as training starts (the adapter in use
+    it continues from, app.adapters.continuation) instead of the base.
+    `anchor`: general texts (app.adapters.anchor), one a step held to the base model with
+    weight `anchor_weight`.
     Every `guard_every` steps `harm()` (the neutral perplexity ratio) is checked; past
     `guard_max` training stops at the last step within it.
     """
@@ -139,7 +146,10 @@ def train(
     snapshot = [p.detach().clone() for p in params]
     kept_step, stopped_at = 0, None
     with arithmetic():  # the hold's reference, in the precision the steps compare it at
-        states = base_hidden_states(peft_model, seqs) if hold > 0 else None
+        states = base_hidden_states(peft_model, seqs, hold_to_start) if hold > 0 else None
+        anchor_weight = float(opts.get("anchor_weight", 0.0))
+        anchor = anchor if anchor and anchor_weight > 0 else []
+        anchor_states = base_hidden_states(peft_model, anchor) if anchor else []
     peft_model.train()
     started, loss_value = time.perf_counter(), float("nan")
     for step, batch in enumerate(plan, start=1):
@@ -157,6 +167,16 @@ def train(
                 base[row, : len(seq_ids)] = states[i]
         with arithmetic():
             loss = batch_loss(peft_model, ids, mask, labels, hold, base)
+            if anchor:
+                text_ids, text_labels = anchor[step % len(anchor)]
+                loss = loss + batch_loss(
+                    peft_model,
+                    torch.tensor([text_ids]),
+                    torch.ones((1, len(text_ids)), dtype=torch.long),
+                    torch.tensor([text_labels]),
+                    anchor_weight,
+                    anchor_states[step % len(anchor)].unsqueeze(0),
+                )
         loss.backward()
         optim.step()
         optim.zero_grad(set_to_none=True)
@@ -252,15 +272,19 @@ def output_logits(model: Any, states: Any) -> Any:
     return torch.tanh(logits / cap) * cap if cap else logits
 
 
-def base_hidden_states(model: Any, seqs: list[tuple[list[int], list[int]]]) -> list[Any]:
-    """The base model's last hidden states (positions x hidden) of each sequence, adapter off:
-    one forward pass per batch of examples for the whole training instead of one per step."""
+def base_hidden_states(
+    model: Any, seqs: list[tuple[list[int], list[int]]], adapter_on: bool = False
+) -> list[Any]:
+    """The base model's last hidden states (positions x hidden) of each sequence, adapter off
+    (on: the model as it stands): one forward pass per batch of examples for the whole
+    training instead of one per step."""
     import torch
 
     from app.adapters.torch_scoring import chunks, padded
 
     out: list[Any] = [None] * len(seqs)
-    with torch.no_grad(), model.disable_adapter():
+    off = contextlib.nullcontext() if adapter_on else model.disable_adapter()
+    with torch.no_grad(), off:
         for group in chunks([len(ids) for ids, _ in seqs]):
             ids, mask = padded([seqs[i][0] for i in group])
             run = model(
@@ -286,8 +310,8 @@ def neutral_guard(
 
 
 def n_ctx_for(seqs: list[tuple[list[int], list[int]]]) -> int:
-    """Context for scoring: the longest sequence or the neutral text (~150 tokens), no more:
-    with logits for every position llama-cpp-python keeps n_ctx x vocab floats."""
+    """Context for scoring: the longest sequence, no more: with logits for every position
+    llama-cpp-python keeps n_ctx x vocab floats."""
     longest = max((len(ids) for ids, _ in seqs), default=0)
     return max(256, longest + 16)
 
@@ -342,10 +366,25 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     model = torch_model.add_lora(
         base.model, rank=int(opts["rank"]), alpha=float(opts["alpha"]), seed=int(opts["seed"])
     )
+    init = spec.get("init")
+    if init:  # a new preference on top of the adapter in use (app.adapters.continuation)
+        from app.adapters.lora_file import read_lora
+
+        export.into_peft(
+            model,
+            read_lora(Path(init["path"])),
+            scale=float(init["scale"]),
+            n_head=base.n_head,
+            n_kv_head=base.n_kv_head,
+        )
     enter("training")
     scorer = TorchScorer(model)  # the guard's and the gate's measures (torch_scoring)
     harm = neutral_guard(scorer, base.tokenizer, spec, system)
-    training = train(model, train_seqs, opts, harm)
+    from app.adapters import anchor
+
+    anchor_seqs = anchor.sequences(base.tokenizer)
+    training = train(model, train_seqs, opts, harm, hold_to_start=bool(init), anchor=anchor_seqs)
+    training["continued_from"] = init["adapter_id"] if init else None
     training["peak_rss_mb"] = peak_rss_mb()
 
     enter("exporting")
@@ -392,15 +431,21 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         scorer, gguf_path, held_seqs or train_seqs, spec, tokenizer=base.tokenizer
     )
     figures["measured_in"] = "torch"
+    # llama.cpp's context must also hold the neutral texts (evaluate.confirm scores them).
+    from app.adapters.neutral import for_spec
+
+    scored = [*train_seqs, *held_seqs, *for_spec(spec).sequences(base.tokenizer, system)]
     del model, base, scorer
 
     enter("verifying")
-    n_ctx = n_ctx_for(train_seqs + held_seqs)
+    n_ctx = n_ctx_for(scored)
     llama = LlamaScorer(base_path, n_ctx=n_ctx, n_threads=int(opts["threads"]))
     try:
         parity = verify.check(
             llama, gguf_path, adapter, check, torch_base, torch_ad, probes, out_dir
         )
+        if parity.passed:  # the harm at the chosen strength, as the app will run it
+            figures = evaluate.confirm(llama, gguf_path, figures, held_seqs or train_seqs, spec)
     finally:
         llama.close()
     if not parity.passed:

@@ -136,3 +136,67 @@ def _reference_loss(model: object, ids: object, mask: object, labels: object) ->
     )
     base_logp, logp = base[kept].log_softmax(-1), logits[kept].log_softmax(-1)
     return float(ce + (base_logp.exp() * (base_logp - logp)).sum(-1).mean())
+
+
+def _drift(model: Any, seqs: list[tuple[list[int], list[int]]], reference: list[Any]) -> float:
+    """Mean KL from `reference` logits to the model's, over every position after the first."""
+    import torch
+
+    total = 0.0
+    with torch.no_grad():
+        for (ids, _), ref in zip(seqs, reference, strict=True):
+            logp = model(input_ids=torch.tensor([ids])).logits[0, :-1].log_softmax(-1)
+            ref_logp = ref[:-1].log_softmax(-1)
+            total += float((ref_logp.exp() * (ref_logp - logp)).sum(-1).mean())
+    return total / len(seqs)
+
+
+def _logits(model: Any, seqs: list[tuple[list[int], list[int]]]) -> list[Any]:
+    import torch
+
+    with torch.no_grad():
+        return [model(input_ids=torch.tensor([ids])).logits[0] for ids, _ in seqs]
+
+
+TRAIN_SEQS = [
+    ([1, 5, 6, 7, 8, 9, 10, 2], [IGNORE, IGNORE, KEPT, KEPT, 11, 12, KEPT, 2]),
+    ([1, 9, 8, 7, 6, 2], [IGNORE, IGNORE, KEPT, KEPT, 13, 2]),
+    ([1, 4, 5, 6, 7, 2], [IGNORE, IGNORE, KEPT, 14, 15, 2]),
+]
+OPTS = dict(lr=0.01, steps=30, batch_size=2, seed=0, guard_every=0, hold=1.0, mixed_precision=False)
+
+
+def test_the_anchor_texts_keep_general_text_near_the_base() -> None:
+    """Training with the anchor texts (app.adapters.anchor) moves the model less on them than
+    the same training without, and still learns the targets."""
+    from app.adapters.train_job import train
+    from tests.adapters.test_torch_scoring import tiny
+
+    anchor = [
+        ([1, 20, 21, 22, 23, 24, 25, 26], [IGNORE] + [KEPT] * 7),
+        ([1, 30, 31, 32, 33, 34, 35], [IGNORE] + [KEPT] * 6),
+    ]
+    drift, loss = {}, {}
+    for weight in (0.0, 4.0):
+        model = tiny("llama", random_b=False)  # starts as the base
+        with model.disable_adapter():
+            base = _logits(model, anchor)
+        result = train(model, TRAIN_SEQS, {**OPTS, "anchor_weight": weight}, anchor=anchor)
+        drift[weight], loss[weight] = _drift(model, anchor, base), result["final_loss"]
+    assert drift[4.0] < 0.5 * drift[0.0], drift
+    assert drift[0.0] > 1e-3  # the training did move general text without the anchor
+
+
+def test_a_continued_training_holds_the_kept_words_to_the_adapter_it_starts_from() -> None:
+    """hold_to_start (app.adapters.continuation): the words the user kept are held to the
+    model as training starts, adapter included, not to the base."""
+    from app.adapters.train_job import train
+    from tests.adapters.test_torch_scoring import tiny
+
+    drift = {}
+    for to_start in (False, True):
+        model = tiny("llama")  # random B: an adapter already learnt
+        start = _logits(model, TRAIN_SEQS)
+        train(model, TRAIN_SEQS, OPTS, hold_to_start=to_start)
+        drift[to_start] = _drift(model, TRAIN_SEQS, start)
+    assert drift[True] < drift[False], drift

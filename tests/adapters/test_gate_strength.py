@@ -193,3 +193,26 @@ def test_the_search_stops_once_a_strength_is_close_under_the_budget() -> None:
     last = tried[-1][1]
     assert 1.05 - evaluate.CLOSE_ENOUGH <= last <= 1.05  # it stopped on a close one ...
     assert len(tried) - 1 < evaluate.SEARCH_STEPS  # ... before spending every pass
+
+
+def test_llama_cpp_confirms_the_strength_or_lowers_it_until_it_fits(
+    scorer: LlamaScorer, harmful: Path, held: list[Any], figures: dict[str, Any]
+) -> None:
+    """The figures come from torch; llama.cpp measures the harm again at the chosen strength.
+    A strength that fits is kept; one that does not (here: full strength, as if torch had
+    understated the harm) is lowered until llama.cpp measures it within the budget."""
+    spec: dict[str, Any] = {}
+    kept = evaluate.confirm(scorer, harmful, figures, held, spec)
+    assert kept["strength"] == figures["strength"]
+    assert len(kept["llama_cpp_checks"]) == 1 and kept["llama_cpp_checks"][0][1] <= 1.05
+
+    overstated = {**figures, "strength": 1.0}
+    lowered = evaluate.confirm(scorer, harmful, overstated, held, spec)
+    strength = lowered["strength"]
+    assert strength is not None and 0.1 <= strength < 1.0
+    checks = lowered["llama_cpp_checks"]
+    assert checks[0][0] == 1.0 and checks[0][1] > 1.05  # llama.cpp saw the harm at full
+    assert checks[-1] == [strength, pytest.approx(lowered["neutral_ppl_ratio"], abs=1e-5)]
+    assert lowered["neutral_ppl_ratio"] <= 1.05
+    assert lowered["held_nll_adapter"] < lowered["held_nll_base"]  # still helps, llama.cpp's
+    assert evaluate.gate(lowered)[0]

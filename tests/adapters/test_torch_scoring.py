@@ -19,11 +19,11 @@ SEQS = [
 ]
 
 
-def tiny(family: str) -> Any:
+def tiny(family: str, rank: int = 4, alpha: float = 8, random_b: bool = True) -> Any:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # the same base weights on every call
     sizes = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2)
     heads = dict(num_attention_heads=4, num_key_value_heads=2)
     if family == "llama":
@@ -35,11 +35,12 @@ def tiny(family: str) -> Any:
 
         config = Gemma3TextConfig(**sizes, **heads, head_dim=8, final_logit_softcapping=3.0)
         base = Gemma3ForCausalLM(config)
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    targets = ["q_proj", "k_proj", "v_proj"]
+    lora = LoraConfig(r=rank, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0)
     model = get_peft_model(base, lora)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if "lora_B" in name:
+            if "lora_B" in name and random_b:
                 param.normal_(0, 0.5)
     return model.eval()
 

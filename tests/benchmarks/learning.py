@@ -283,6 +283,7 @@ def two_preferences(work: Path, prompts: list[str], given: list[str], held_out: 
             "activated": outcome["activated"],
             "reason": outcome["reason"],
             "strength": (outcome.get("figures") or {}).get("strength"),
+            "continued_from": (outcome.get("training") or {}).get("continued_from"),
         }
 
     def active_answers(questions: list[str]) -> tuple[list[str], float | None]:

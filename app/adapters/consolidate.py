@@ -164,9 +164,10 @@ def consolidate(
             "the first personal adapter becomes the preference adapter",
         )
     if supersedes(service, new_id, previous):
-        # Rehearsal: training reads all the stored feedback, so the new adapter has learnt
-        # every example the previous one did, and the new ones, in one set of weights. Merging
-        # it with the previous adapter would count the old preference twice.
+        # The new adapter has learnt every example the previous one did, and the new ones, in
+        # one set of weights: trained on all the stored feedback, or continued from the
+        # previous adapter (app.adapters.continuation). Merging the two would count the old
+        # preference twice.
         service.activate(new_id)
         outcome = MergeOutcome(
             new_id,

@@ -118,8 +118,9 @@ def short_adapter(trained: Trained, tmp_path_factory: pytest.TempPathFactory) ->
 # Known shortfall, kept visible rather than loosened: merging two independently trained
 # adapters (TIES, factor-space cut to rank 8) kept the short preference in 8 of 10 answers
 # against 10 with its own adapter (the target is 90%). Hearth no longer merges in this case when
-# the feedback is stored: training reads all of it and the new adapter replaces the old
-# (test_rehearsal.py). Merging remains for imported adapters, where this shortfall applies.
+# the feedback is stored: the new adapter continues from the one in use and replaces it
+# (test_continuation.py, test_rehearsal.py). Merging remains for imported adapters, where this
+# shortfall applies.
 @pytest.mark.xfail(reason="merging independent adapters keeps ~80% of the second one", strict=False)
 def test_two_preferences_both_show_after_consolidation(
     trained: Trained, short_adapter: Path, tmp_path: Path

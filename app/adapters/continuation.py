@@ -47,8 +47,8 @@ class Continuation:
 
 def plan(service: Any, items: Sequence[Feedback], rank: int) -> Continuation | None:
     """Continue from the active adapter when it is one Hearth trained (or merged from such),
-    its file fits the new adapter's rank, and enough new feedback has come since; else None
-    (train from scratch on all the feedback)."""
+    its file fits the new adapter's rank, none of the feedback it learnt from was deleted, and
+    enough new feedback has come since; else None (train from scratch on all the feedback)."""
     from app.adapters.consolidate import learnt_from
     from app.adapters.export import SUPPORTED_ARCHITECTURES
     from app.adapters.lora_file import read_lora
@@ -58,6 +58,10 @@ def plan(service: Any, items: Sequence[Feedback], rank: int) -> Continuation | N
         return None
     learnt = learnt_from(service, version.id)
     if not learnt:
+        return None
+    if not learnt <= {f.id for f in items}:
+        # The user deleted feedback the adapter in use learnt from: starting from it would
+        # keep what they took back. Trained from scratch on what is left instead.
         return None
     try:
         adapter = read_lora(Path(version.path))

@@ -92,6 +92,8 @@ def test_continues_from_a_trained_adapter_when_new_feedback_has_come(
     assert [f.id for f in start.unseen(items)] == [6, 7, 8, 9]
     assert continuation.plan(service, feedback(range(1, 9)), rank=8) is None  # 3 new: retrain
     assert continuation.plan(service, items, rank=4) is None  # the file is wider than rank 4
+    # Feedback it learnt from was deleted: starting from it would keep what was taken back.
+    assert continuation.plan(service, [f for f in items if f.id != 2], rank=8) is None
     imported = service.import_file(path)  # no record of what it learnt: retrain on everything
     service.activate(imported)
     assert continuation.plan(service, items, rank=8) is None

@@ -45,8 +45,10 @@ PIECE_TOKENS = 48
 def sequences(tokenizer: Any) -> list[tuple[list[int], list[int]]]:
     """(ids, labels) of the texts' pieces, each as plain text after the start token, every
     position after the first labelled KEPT: held to the base, never a target."""
-    bos = getattr(tokenizer, "bos_token_id", None)
-    head = [int(bos)] if bos is not None else []
+    from app.adapters.neutral import bos_id
+
+    bos = bos_id(tokenizer)  # the start token, as the neutral set's texts get it
+    head = [bos] if bos is not None else []
     out = []
     for text in texts():
         ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])

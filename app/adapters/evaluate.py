@@ -228,6 +228,13 @@ def gate(figures: dict[str, Any]) -> tuple[bool, str]:
         f"neutral perplexity {figures['neutral_ppl_base']:.2f} -> "
         f"{figures['neutral_ppl_adapter']:.2f} ({(ratio - 1) * 100:+.1f}%)"
     )
+    checks = figures.get("llama_cpp_checks") or []
+    if strength is None and checks:  # torch found a strength; llama.cpp measured more harm
+        tried = ", ".join(f"{s:.2f}: {(r - 1) * 100:+.1f}%" for s, r in checks)
+        return False, (
+            f"raises neutral perplexity by more than 5% as the app runs it (llama.cpp, at "
+            f"strength {tried}; held-back NLL {nll_b:.3f} -> {nll_a:.3f})"
+        )
     if strength is None:
         return False, (
             f"raises neutral perplexity by more than 5% at every strength down to "

@@ -81,6 +81,15 @@ def test_a_version_in_words(core: Core) -> None:
     )
 
 
+def test_a_version_that_continued_from_another_says_so(core: Core) -> None:
+    continued = {"adapter_id": 7, "path": "personal-a.gguf", "scale": 0.8}
+    version_id, _ = _version(core, continued_from=continued)
+    assert describe.describe(core.adapters, version_id).basis == (
+        "Builds on version 7 and keeps what it learnt; learnt from 22 new examples of yours; "
+        "3 more were held back to check it, with 1 stated preference."
+    )
+
+
 def test_a_refused_version_says_why(core: Core) -> None:
     harmful = {**ACCEPTED, "strength": None}
     reason = "raises neutral perplexity by more than 5% at every strength down to 0.1 (...)"

@@ -216,3 +216,8 @@ def test_llama_cpp_confirms_the_strength_or_lowers_it_until_it_fits(
     assert lowered["neutral_ppl_ratio"] <= 1.05
     assert lowered["held_nll_adapter"] < lowered["held_nll_base"]  # still helps, llama.cpp's
     assert evaluate.gate(lowered)[0]
+
+    # Over the budget in llama.cpp at every strength it tried: refused, and the reason says so.
+    refused = {**lowered, "strength": None, "llama_cpp_checks": [[1.0, 1.08], [0.8, 1.06]]}
+    passed, reason = evaluate.gate(refused)
+    assert not passed and "llama.cpp" in reason and "1.00: +8.0%" in reason

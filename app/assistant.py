@@ -68,6 +68,7 @@ class Done:
     context_start: int | None = None  # first message the model saw, when older ones were left out
     prompt_tokens: int = 0
     prompt_evaluated: int = 0  # prompt tokens the engine evaluated (the rest came from its cache)
+    prepared_next: int = 0  # the next turn's opening tokens, evaluated after the answer ended
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ class Assistant:
             context_start=turn.start_id if turn else None,
             prompt_tokens=stats.prompt_tokens,
             prompt_evaluated=stats.prompt_evaluated,
+            prepared_next=stats.prepared_next,
         )
         if reply and asked is None and self.memory is not None and self.settings.memory_enabled:
             self._learn(conversation_id, user_id, text, reply)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from app.cancel import CancelToken
 from app.errors import ModelError
-from app.llm import lora_swap
+from app.llm import lora_swap, next_turn
 from app.llm.background import BackgroundModel
 from app.llm.llama_loader import free_cores, load_llama
 from app.llm.models import display_name
@@ -59,6 +59,8 @@ class GenerationStats:
     seconds: float = 0.0
     cancelled: bool = False
     finish_reason: str | None = None
+    # tokens of the next turn evaluated once the answer ended (app.llm.next_turn)
+    prepared_next: int = 0
 
     @property
     def tok_s(self) -> float:
@@ -91,6 +93,7 @@ class Engine:
         # A second context on the same mmap'd weights for background generations.
         self._background = BackgroundModel(self)
         self._llama: Any = None
+        self._formatter: Any = None  # the model's chat template (app.llm.next_turn)
         self._adapters = _Adapters()
         self._loading: Future[ModelInfo] | None = None
         self.model_info: ModelInfo | None = None
@@ -159,6 +162,7 @@ class Engine:
         self._wait_free()  # a reply streaming from the old model finishes first
         self._drop_model()
         self._llama = llama
+        self._formatter = next_turn.formatter_for(llama)
         self.model_info = ModelInfo(
             path=path,
             name=str(info["name"]),
@@ -177,6 +181,7 @@ class Engine:
         self._adapters = _Adapters()
         self._llama.close()
         self._llama = None
+        self._formatter = None
 
     def _require(self) -> Any:
         if self._llama is None:
@@ -316,6 +321,7 @@ class Engine:
                 self._end(claim)
                 raise
         finished = False
+        reply: list[str] = []
         try:
             while True:
                 with self._lock:
@@ -326,6 +332,10 @@ class Engine:
                         chunk = next(claim.stream)
                     except StopIteration:
                         finished = True
+                        if self._formatter is not None:
+                            stats.prepared_next = next_turn.prepare(
+                                llama, self._formatter, messages, "".join(reply)
+                            )
                         break
                     except ValueError as exc:  # the prompt does not fit the context
                         raise ContextError(str(exc)) from exc
@@ -340,6 +350,7 @@ class Engine:
                         stats.first_token_s = time.perf_counter() - started
                     stats.tokens += 1
                     stats.seconds = time.perf_counter() - started
+                    reply.append(text)
                     yield text
         finally:
             # Reached on cancel, on the caller closing the stream (from any thread), on

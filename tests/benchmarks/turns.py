@@ -4,9 +4,11 @@ One conversation of 20 turns through Hearth's own turn (memory on, extraction on
 answers), each message sent as soon as the previous answer ends, so memory extraction of one
 turn is still running when the next begins. A follow-up should cost only its new tokens: the
 ratio of the two times to first token is the figure (target <= 1.3). Also reported: prompt
-tokens the engine evaluated at each turn against the prompt's length.
+tokens the engine evaluated at each turn against the prompt's length, and the next turn's
+opening tokens each answer's end evaluated (app.llm.next_turn: after the last word is shown,
+before the turn's Done; moved out of the next turn's wait, not removed).
 One time to first token is one sample on a noisy shared machine (the same code measured ratios
-from 1.12 to 1.53), so the benchmark holds the conversation `--repeat` times (3), each in a
+from 1.12 to 1.53), so the benchmark holds the conversation `--repeat` times (5), each in a
 fresh process and user folder, and reports the median time of turn 1 and of turn 20 (and each
 run's ratio, in `ratios`).
 Prints one JSON object. `--turns N --max-tokens N --repeat N` for a short run.
@@ -50,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     if args.repeat > 1:
         repeated(args)
@@ -81,6 +83,7 @@ def main() -> None:
     conv = core.conversations.create()
     ttft: list[float] = []
     evaluated: list[int] = []
+    prepared: list[int] = []
     prompt: list[int] = []
     for i in range(args.turns):
         text = MESSAGES[i % len(MESSAGES)]
@@ -91,6 +94,7 @@ def main() -> None:
                 first = time.perf_counter() - started
             elif isinstance(event, Done):
                 evaluated.append(event.prompt_evaluated)
+                prepared.append(event.prepared_next)
                 prompt.append(event.prompt_tokens)
         ttft.append(first or 0.0)
     core.assistant.wait_idle(timeout=300)
@@ -115,6 +119,10 @@ def main() -> None:
         "prompt_tokens_last": prompt[-1],
         "evaluated_tokens_last": evaluated[-1],
         "evaluated_tokens_per_turn": evaluated,
+        # the next turn's opening tokens, evaluated once each answer ended (app.llm.next_turn):
+        # work moved out of the next turn's wait, not removed
+        "prepared_tokens_per_turn": prepared,
+        "ttft_per_turn_s": [round(t, 4) for t in ttft],
         "background_generations": core.engine.background_generations,
         "memories": core.memory.count(),
         "threads": core.engine.n_threads,

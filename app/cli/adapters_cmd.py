@@ -14,7 +14,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("adapters", help="personal LoRA adapters: train, activate, ...")
     sub = parser.add_subparsers(dest="adapters_command", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="train a new adapter from the feedback (waits)")
-    train.add_argument("--steps", type=int, default=40)
+    train.add_argument("--steps", type=int, help="training steps (default: the app's own)")
     train.add_argument("--threads", type=int, default=0, help="0: the cores the model leaves")
     train.add_argument("--json", action="store_true")
     train.set_defaults(func=_train)
@@ -66,7 +66,8 @@ def _train(args: argparse.Namespace) -> int:
 
     try:
         outcome = service.train(
-            TrainOptions(steps=args.steps, threads=args.threads), on_progress=progress
+            TrainOptions(steps=args.steps or TrainOptions.steps, threads=args.threads),
+            on_progress=progress,
         )
     finally:
         core.close()

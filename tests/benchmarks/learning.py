@@ -261,7 +261,9 @@ def signed(answer: str) -> str:
     return f"{answer.rstrip()}\n\n{SIGNATURE}"
 
 
-def two_preferences(work: Path, prompts: list[str], given: list[str], held_out: list[str]) -> dict:
+def two_preferences(
+    work: Path, prompts: list[str], given: list[str], held_out: list[str], steps: int
+) -> dict:
     """Bullet points taught first; then, with that adapter active, a signature added to its
     answers to other questions, trained as the app trains it (on all the stored feedback).
     Reported: how often each shows in held-out answers after the first and after the second."""
@@ -275,10 +277,14 @@ def two_preferences(work: Path, prompts: list[str], given: list[str], held_out: 
         data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         hearth(home, "feedback", "import", str(data))
         begun = time.perf_counter()
-        out, _ = hearth(home, "adapters", "train", "--json")
+        out, lines = hearth(home, "adapters", "train", "--json", "--steps", str(steps))
+        train_s = time.perf_counter() - begun
         outcome = json.loads(out)
+        training = outcome.get("training") or {}
         return {
-            "train_s": round(time.perf_counter() - begun, 1),
+            "train_s": round(train_s, 1),
+            "phases_s": phases(lines, train_s),
+            "s_per_step": round(training.get("s_per_step", 0.0), 2),
             "status": outcome["status"],
             "activated": outcome["activated"],
             "reason": outcome["reason"],
@@ -323,9 +329,11 @@ def two_preferences(work: Path, prompts: list[str], given: list[str], held_out: 
 
 
 def main() -> None:
+    from app.adapters.train import TrainOptions
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=[*sorted(PREFERENCES), "two"])
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=TrainOptions.steps)
     parser.add_argument("--examples", type=int, default=len(FEEDBACK_PROMPTS))
     parser.add_argument("--eval", type=int, default=len(HELD_OUT_PROMPTS))
     parser.add_argument("--kept-cache", action="store_true")
@@ -413,7 +421,7 @@ def main() -> None:
     core.close()
     if args.two or args.only == "two":
         link_cache(shared, work / "two")
-        result["two"] = two_preferences(work, prompts, given, held_out)
+        result["two"] = two_preferences(work, prompts, given, held_out, args.steps)
     for kind in ("cold", "kept"):
         times = [e["train_s"] for n, e in result.items() if n in names and e["base_cache"] == kind]
         result[f"train_s_{kind}"] = max(times) if times else None

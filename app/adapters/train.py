@@ -59,8 +59,9 @@ class TrainOptions:
     held_fraction: float = 0.2
     parity_prompts: int = 4
     probe_prompts: int = 2  # of those, how many each group's own check scores (verify.check)
-    # Check the neutral set's perplexity every N steps (a check costs a few training steps) ...
-    guard_every: int = 10
+    # Check the neutral set's perplexity every N steps (a check costs about a training step:
+    # at 30 steps, checks at 15 and 30; the last is the gate's own measure, reused) ...
+    guard_every: int = 15
     # ... and stop at the last check below twice the gate's budget: the gate then finds the
     # strength that fits, while stopping at the budget itself cut learning short (an adapter
     # stopped at step 8 of 40 showed its preference in 0 of 12 answers).

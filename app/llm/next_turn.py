@@ -67,7 +67,11 @@ def prepare(llama: Any, formatter: Any, messages: list[dict[str, str]], reply: s
     if not new or len(new) > _MAX_TOKENS or start + len(new) >= llama.n_ctx():
         return 0
     llama.n_tokens = start  # the cache past `start` (if any) differs from the rendering
-    llama.eval(new)
+    try:
+        llama.eval(new)
+    except Exception:  # the answer is whole already: the next turn evaluates them instead
+        log.warning("could not prepare the next turn", exc_info=True)
+        return 0
     return len(new)
 
 

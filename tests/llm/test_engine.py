@@ -15,14 +15,6 @@ from app.llm.engine import Engine, GenerationStats, threads_alive
 HELLO = [{"role": "user", "content": "Name three colours."}]
 
 
-@pytest.fixture(scope="module")
-def engine(default_model: Path) -> Iterator[Engine]:
-    eng = Engine(n_threads=1, n_ctx=1024)
-    eng.load(default_model).result()
-    yield eng
-    eng.close()
-
-
 def test_streams_real_tokens(engine: Engine) -> None:
     stats = GenerationStats()
     chunks = list(engine.chat(HELLO, max_tokens=24, temperature=0, stats=stats))

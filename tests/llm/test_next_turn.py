@@ -4,23 +4,10 @@ header, and the cache still holds exactly the prompt llama-cpp-python formats.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from app.llm import next_turn
 from app.llm.engine import Engine, GenerationStats
 
 SYSTEM = {"role": "system", "content": "You are brief."}
-
-
-@pytest.fixture(scope="module")
-def engine(default_model: Path) -> Iterator[Engine]:
-    eng = Engine(n_threads=1, n_ctx=1024)
-    eng.load(default_model).result()
-    yield eng
-    eng.close()
 
 
 def _prompt_tokens(engine: Engine, messages: list[dict[str, str]]) -> list[int]:
@@ -64,7 +51,9 @@ def test_a_next_message_that_starts_otherwise_still_matches(engine: Engine) -> N
     """Messages beginning with a digit, punctuation or a non-Latin letter tokenize on their
     own after the header, so the prepared tokens stay a prefix of every follow-up."""
     convo = [SYSTEM, {"role": "user", "content": "Say hello."}]
-    reply = "".join(engine.chat(convo, max_tokens=8, temperature=0))
+    stats = GenerationStats()
+    reply = "".join(engine.chat(convo, max_tokens=8, temperature=0, stats=stats))
+    assert stats.prepared_next >= 3  # the cache holds the next turn's opening tokens
     base = [*convo, {"role": "assistant", "content": reply}]
     cached = engine.call(lambda llama: list(llama.input_ids[: llama.n_tokens]))
     for question in ("42 is what?", "¿Qué tal?", "«Why» not?", "日本語で", "- a list"):
@@ -86,3 +75,29 @@ def test_a_cancelled_answer_prepares_nothing(engine: Engine) -> None:
     ):
         cancel.cancel()
     assert stats.cancelled and stats.prepared_next == 0
+
+
+def test_a_failed_preparation_leaves_the_answer_and_the_cache_usable() -> None:
+    """A fault in llama.cpp while preparing (injected) is logged, never raised into a reply
+    that has already been shown in full."""
+    from types import SimpleNamespace
+
+    class Failing:
+        n_tokens = 3
+        input_ids = (1, 2, 3)
+
+        def n_ctx(self) -> int:
+            return 64
+
+        def tokenize(self, text: bytes, add_bos: bool, special: bool) -> list[int]:
+            return [1, 2, 3, 4, 5, text[-1]]  # shared 4 and 5, then the user's text
+
+        def eval(self, tokens: list[int]) -> None:
+            raise RuntimeError("llama_decode returned -3")
+
+    def formatter(messages: list[dict[str, str]]) -> SimpleNamespace:
+        return SimpleNamespace(prompt=messages[-1]["content"])
+
+    llama = Failing()
+    assert next_turn.prepare(llama, formatter, [], "reply") == 0
+    assert llama.n_tokens == 3  # nothing claimed as cached that was not evaluated

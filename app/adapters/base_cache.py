@@ -7,7 +7,8 @@ of a busy one's, before every training). The same model saved as safetensors wit
 loads in about a second. One entry is kept, for the last base trained on (~540 MB for the
 default model), in `paths.training_base_dir()` inside the models folder (the privacy page
 counts it with the models). It is keyed by the GGUF's content, so a changed or replaced model
-file is read again; a damaged entry is dropped and rebuilt, never trusted.
+file is read again; a damaged entry is dropped and rebuilt, never trusted. The entry also
+holds what trainings measured on the base alone (app.adapters.base_measures), gone with it.
 Imported only inside the training process (it imports transformers).
 """
 

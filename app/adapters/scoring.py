@@ -9,27 +9,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from app.llm import lora_swap
 
+if TYPE_CHECKING:
+    from app.adapters.base_measures import BaseMeasures
+
 Floats = npt.NDArray[np.float32]
 
 
 class LlamaScorer:
-    def __init__(self, model_path: Path, *, n_ctx: int = 1024, n_threads: int = 1) -> None:
+    """`kept`: where the base model's measures of the shipped texts are kept between
+    trainings (app.adapters.base_measures)."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 1024,
+        n_threads: int = 1,
+        kept: BaseMeasures | None = None,
+    ) -> None:
+        import llama_cpp
+
         from app.llm.llama_loader import load_llama
 
         self.llama: Any = load_llama(
             Path(model_path), n_ctx=n_ctx, n_threads=n_threads, logits_all=True
         )
         self._loaded: dict[Path, lora_swap.LoadedAdapter] = {}
+        self.kept = kept
+        self._base = True
+        version = getattr(llama_cpp, "__version__", "?")
+        self._engine = f"llama.cpp {version} threads {n_threads} batch {self.llama.n_batch}"
 
     def use(self, adapter: Path | None, scale: float = 1.0) -> None:
         """Score under this adapter from now on (None: the base model)."""
+        self._base = adapter is None
         if adapter is None:
             lora_swap.set_adapters(self.llama, [])
             return
@@ -43,6 +63,7 @@ class LlamaScorer:
         loaded = self._loaded.pop(Path(adapter), None)
         if loaded is not None:
             lora_swap.set_adapters(self.llama, [])
+            self._base = True
             loaded.free()
 
     def logits(self, ids: Sequence[int]) -> Floats:
@@ -52,6 +73,8 @@ class LlamaScorer:
         return np.array(self.llama.scores[: len(ids)], dtype=np.float32)
 
     def mean_nll(self, sequences: Sequence[tuple[Sequence[int], Sequence[int]]]) -> float:
+        if self._base and self.kept is not None:
+            return self.kept.number(self._engine, sequences, lambda: mean_nll(self, sequences))
         return mean_nll(self, sequences)
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ class TorchBase:
     architecture: str
     n_head: int
     n_kv_head: int
+    cache_entry: Path | None = None  # the base cache's entry it came from or went into
 
 
 def load_base(gguf_path: Path, *, threads: int = 1, cache: Path | None = None) -> TorchBase:
@@ -51,12 +52,18 @@ def load_base(gguf_path: Path, *, threads: int = 1, cache: Path | None = None) -
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
         if cache is not None:
             base_cache.store(cache, entry, tokenizer, model)
+    # Plain matrix attention instead of torch's fused CPU kernel: on these short sequences
+    # (~100 tokens) the kernel's blocking costs more than it saves. Measured on a 2-core
+    # AVX-512 machine, default model, alternating runs: a training step 2.20 -> 1.97 s, the
+    # neutral set 2.55 -> 2.15 s; the same NLL to the last printed digit.
+    model.set_attn_implementation("eager")
     model.eval()
     config = model.config
     text_config = getattr(config, "text_config", None) or config
     n_head = int(text_config.num_attention_heads)
     n_kv_head = int(getattr(text_config, "num_key_value_heads", None) or n_head)
-    return TorchBase(tokenizer, model, architecture, n_head, n_kv_head)
+    kept = cache / entry if cache is not None and (cache / entry / "complete").is_file() else None
+    return TorchBase(tokenizer, model, architecture, n_head, n_kv_head, kept)
 
 
 def add_lora(model: Any, *, rank: int, alpha: float, seed: int) -> Any:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.adapters.base_measures import BaseMeasures
 
 Pairs = Sequence[tuple[Sequence[int], Sequence[int]]]
 # Rows of logits held at once: positions x vocabulary x 4 bytes (49k words: ~200 KB a row).
@@ -124,10 +127,12 @@ class TorchScorer:
 
     A measure is remembered until the adapter's weights change (torch counts every in-place
     change of a tensor: an optimiser step, a rollback), so the gate does not pay again for
-    what the training guard measured last on the same weights."""
+    what the training guard measured last on the same weights; the base model's measures of
+    the shipped texts are kept for the next training (`kept`, app.adapters.base_measures)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, kept: BaseMeasures | None = None) -> None:
         self.model = model
+        self.kept = kept
         self._scale: float | None = None
         self._memo: dict[tuple[Any, ...], float] = {}
 
@@ -141,12 +146,27 @@ class TorchScorer:
         state = None if self._scale is None else (self._scale, self._weights())
         key = (state, tuple((tuple(ids), tuple(labels)) for ids, labels in sequences))
         if key not in self._memo:
-            switch = (
-                self.model.disable_adapter()
-                if self._scale is None
-                else scaled(self.model, self._scale)
-            )
-            with switch:
-                total, count = summed_nll(self.model, sequences)
-            self._memo[key] = total / max(count, 1)
+            if self._scale is None and self.kept is not None:
+                self._memo[key] = self.kept.number(
+                    engine(self.model), sequences, lambda: self._measure(sequences)
+                )
+            else:
+                self._memo[key] = self._measure(sequences)
         return self._memo[key]
+
+    def _measure(self, sequences: Pairs) -> float:
+        switch = (
+            self.model.disable_adapter() if self._scale is None else scaled(self.model, self._scale)
+        )
+        with switch:
+            total, count = summed_nll(self.model, sequences)
+        return total / max(count, 1)
+
+
+def engine(model: Any, precision: str = "float32") -> str:
+    """What decides torch's figures on `model` to the last bit, for keeping them
+    (base_measures): the torch build, the arithmetic, the attention, the threads."""
+    import torch
+
+    attention = getattr(model.config, "_attn_implementation", None)
+    return f"torch {torch.__version__} {precision} {attention} threads {torch.get_num_threads()}"

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.adapters.base_measures import BaseMeasures
 from app.adapters.dataset import IGNORE, KEPT, Split, encode
 
 
@@ -121,6 +122,7 @@ def train(
     *,
     hold_to_start: bool = False,
     anchor: list[tuple[list[int], list[int]]] | None = None,
+    kept: BaseMeasures | None = None,
 ) -> dict:
     """AdamW on the LoRA weights: cross-entropy on the target tokens, plus (weight `hold`) the
     KL divergence from the base model's prediction at the tokens the user kept (KEPT labels),
@@ -128,13 +130,15 @@ def train(
     `hold_to_start`: hold the kept tokens to the model as training starts (the adapter in use
     it continues from, app.adapters.continuation) instead of the base.
     `anchor`: general texts (app.adapters.anchor), one a step held to the base model with
-    weight `anchor_weight`.
+    weight `anchor_weight`; the base's states on them are taken from `kept` when an earlier
+    training left them there.
     Every `guard_every` steps `harm()` (the neutral perplexity ratio) is checked; past
     `guard_max` training stops at the last step within it.
     """
     import torch
 
     from app.adapters.torch_model import training_precision
+    from app.adapters.torch_scoring import engine
 
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=float(opts["lr"]), weight_decay=0.0)
@@ -149,7 +153,14 @@ def train(
         states = base_hidden_states(peft_model, seqs, hold_to_start) if hold > 0 else None
         anchor_weight = float(opts.get("anchor_weight", 0.0))
         anchor = anchor if anchor and anchor_weight > 0 else []
-        anchor_states = base_hidden_states(peft_model, anchor) if anchor else []
+        anchor_states = []
+        if anchor:
+            anchor_states = (kept or BaseMeasures(None)).tensors(
+                "anchor_states",
+                engine(peft_model, precision),
+                anchor,
+                lambda: base_hidden_states(peft_model, anchor),
+            )
     peft_model.train()
     started, loss_value = time.perf_counter(), float("nan")
     for step, batch in enumerate(plan, start=1):
@@ -316,10 +327,13 @@ def n_ctx_for(seqs: list[tuple[list[int], list[int]]]) -> int:
     return max(256, longest + 16)
 
 
-def answer_rows(ids: list[int], labels: list[int]) -> slice:
-    """Rows of the logits that predict the answer's tokens."""
+def check_rows(ids: list[int], labels: list[int], limit: int) -> tuple[list[int], slice]:
+    """A sequence for the parity check, cut after the first `limit` answer tokens, and the
+    rows of its logits that predict them. Causal attention makes the rows kept the same as
+    in the whole sequence; both engines then score a third fewer tokens or more."""
     first = next(i for i, label in enumerate(labels) if label != IGNORE)
-    return slice(first - 1, len(ids) - 1)
+    end = min(len(ids), first + max(1, limit))
+    return ids[:end], slice(first - 1, end - 1)
 
 
 def save_arrays(
@@ -378,17 +392,29 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             n_kv_head=base.n_kv_head,
         )
     enter("training")
-    scorer = TorchScorer(model)  # the guard's and the gate's measures (torch_scoring)
-    harm = neutral_guard(scorer, base.tokenizer, spec, system)
     from app.adapters import anchor
+    from app.adapters.neutral import for_spec
 
     anchor_seqs = anchor.sequences(base.tokenizer)
-    training = train(model, train_seqs, opts, harm, hold_to_start=bool(init), anchor=anchor_seqs)
+    shipped = for_spec(spec)
+    neutral_seqs = shipped.sequences(base.tokenizer, system)
+    # The base model's figures on the shipped texts, kept for the next training
+    # (app.adapters.base_measures); never any of the user's examples.
+    kept = BaseMeasures(
+        base.cache_entry,
+        public=[neutral_seqs, shipped.answer_sequences(base.tokenizer, system), anchor_seqs],
+    )
+    scorer = TorchScorer(model, kept)  # the guard's and the gate's measures (torch_scoring)
+    harm = neutral_guard(scorer, base.tokenizer, spec, system)
+    training = train(
+        model, train_seqs, opts, harm, hold_to_start=bool(init), anchor=anchor_seqs, kept=kept
+    )
     training["continued_from"] = init["adapter_id"] if init else None
     training["peak_rss_mb"] = peak_rss_mb()
 
     enter("exporting")
-    check = [(ids, answer_rows(ids, lb)) for ids, lb in (held_seqs or train_seqs)]
+    rows = int(opts.get("parity_rows", 32))
+    check = [check_rows(ids, lb, rows) for ids, lb in (held_seqs or train_seqs)]
     check = check[: int(opts.get("parity_prompts", 4))]
     torch_ad = torch_model.rows_logits(model, check)
     with model.disable_adapter():
@@ -432,14 +458,12 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     )
     figures["measured_in"] = "torch"
     # llama.cpp's context must also hold the neutral texts (evaluate.confirm scores them).
-    from app.adapters.neutral import for_spec
-
-    scored = [*train_seqs, *held_seqs, *for_spec(spec).sequences(base.tokenizer, system)]
+    scored = [*train_seqs, *held_seqs, *neutral_seqs]
     del model, base, scorer
 
     enter("verifying")
     n_ctx = n_ctx_for(scored)
-    llama = LlamaScorer(base_path, n_ctx=n_ctx, n_threads=int(opts["threads"]))
+    llama = LlamaScorer(base_path, n_ctx=n_ctx, n_threads=int(opts["threads"]), kept=kept)
     try:
         parity = verify.check(
             llama, gguf_path, adapter, check, torch_base, torch_ad, probes, out_dir

@@ -13,7 +13,8 @@ Training keeps the base model it dequantised (app.adapters.base_cache) for the u
 training: the first preference trains with a cold cache (`base_cache: "cold"`), the later ones
 find the base the first one kept, as a user's second training would (`"kept"`; the cache is
 linked into their homes). `train_s_cold` and `train_s_kept` (the slowest of each kind) sum it up;
-`--kept-cache` fills the cache before the first preference (untimed), for a run of one.
+`--kept-cache` fills the cache before the first preference with a first training of one
+step (untimed), for a run of one.
 
     python tests/benchmarks/learning.py [--only NAME|two] [--steps N] [--examples N] [--eval N]
         [--kept-cache] [--two]
@@ -235,14 +236,21 @@ def cache_dir(home: Path) -> Path:
     return home / "data" / "models" / paths.training_base_dir().name
 
 
-def fill_cache(shared: Path) -> None:
-    """The cache a first training leaves, made without training (untimed)."""
-    code = (
-        "import sys; from pathlib import Path; from app.adapters import torch_model;"
-        "from app.llm.models import packaged_default_model as m;"
-        "torch_model.load_base(m(), cache=Path(sys.argv[1]))"
-    )
-    subprocess.run([sys.executable, "-c", code, str(shared)], cwd=ROOT, check=True)
+def fill_cache(work: Path, shared: Path, prompts: list[str], given: list[str]) -> None:
+    """The cache a user's first training leaves (the dequantised base, and the base model's
+    measures of the shipped texts: app.adapters.base_measures), left by a first training
+    of one step in a folder of its own (untimed)."""
+    home = work / "first-training"
+    home.mkdir()
+    data = home / "feedback.jsonl"
+    rows = [
+        {"prompt": p, "response": a, "correction": closing(a)}
+        for p, a in zip(prompts, given, strict=True)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    hearth(home, "feedback", "import", str(data))
+    hearth(home, "adapters", "train", "--json", "--steps", "1")
+    keep_cache(home, shared)
 
 
 def answers(core: Any, prompts: list[str], adapter: tuple[Path, float] | None) -> list[str]:
@@ -346,8 +354,6 @@ def main() -> None:
     prompts, held_out = FEEDBACK_PROMPTS[: args.examples], HELD_OUT_PROMPTS[: args.eval]
     work = Path(tempfile.mkdtemp(prefix="hearth-learning-work-"))
     shared = work / "kept-base"
-    if args.kept_cache:
-        fill_cache(shared)
     core = Core.open(load_model=True, n_threads=1)
     core.engine.wait_loaded()
     started = time.perf_counter()
@@ -359,6 +365,8 @@ def main() -> None:
         "steps": args.steps,
         "generate_feedback_s": round(time.perf_counter() - started, 1),
     }
+    if args.kept_cache:
+        fill_cache(work, shared, prompts, given)
     for name in names:
         correct, shows = PREFERENCES[name]
         home = work / name

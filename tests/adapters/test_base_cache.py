@@ -103,3 +103,27 @@ def test_a_training_keeps_its_base_for_the_next(trained: Trained) -> None:
     """The service's training process is given the user's cache folder and fills it."""
     entry = trained.home / "data" / "models" / "training-base" / base_cache.key(trained.base_model)
     assert (entry / "complete").is_file() and (entry / "model.safetensors").is_file()
+
+
+def test_reading_the_gguf_once_reads_the_same_base(from_gguf: tuple[object, Path]) -> None:
+    """load_base reads the GGUF with the reader and the name map made once
+    (torch_model.gguf_read_once): the same weights, bit for bit, and the same tokenizer as
+    transformers reading it its own way; the gguf package is left as it was."""
+    import gguf
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    first, _cache = from_gguf
+    assert isinstance(gguf.GGUFReader, type)
+    path = packaged_default_model()
+    folder, name = str(path.parent), path.name
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    ours = first.model.state_dict()  # type: ignore[attr-defined]
+    theirs = model.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[key], theirs[key]) for key in ours)
+    for text in TEXTS:
+        expected = tokenizer(text)["input_ids"]
+        assert first.tokenizer(text)["input_ids"] == expected  # type: ignore[attr-defined]
+    assert first.tokenizer.chat_template == tokenizer.chat_template  # type: ignore[attr-defined]

@@ -59,7 +59,8 @@ class BaseMeasures:
         numbers[key] = value
         kept = dict(list(numbers.items())[-KEEP_NUMBERS:])
         with contextlib.suppress(OSError):
-            write_text(self._path(NUMBERS), json.dumps(kept))
+            if self._still_there():
+                write_text(self._path(NUMBERS), json.dumps(kept))
         return value
 
     def tensors(self, name: str, context: str, sequences: Pairs, compute: Callable[[], Any]) -> Any:
@@ -80,8 +81,14 @@ class BaseMeasures:
         buffer = io.BytesIO()
         torch.save({"key": key, "tensors": [t.detach().contiguous() for t in value]}, buffer)
         with contextlib.suppress(OSError):
-            write_bytes(path, buffer.getvalue())
+            if self._still_there():
+                write_bytes(path, buffer.getvalue())
         return value
+
+    def _still_there(self) -> bool:
+        """Whether the entry still exists: one removed meanwhile (the user cleared it) is not
+        made again as a folder that would stand in the way of the next whole entry."""
+        return self.folder is not None and self.folder.is_dir()
 
     def _path(self, name: str) -> Path:
         assert self.folder is not None

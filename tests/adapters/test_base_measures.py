@@ -123,3 +123,15 @@ def test_a_training_leaves_its_measures_in_the_cache_entry(trained: Trained) -> 
     assert len(numbers) >= 2  # the neutral texts and the plain answers, at least
     assert all(isinstance(v, float) for v in numbers.values())
     assert (folders[0] / "anchor_states.pt").is_file()
+
+
+def test_an_entry_removed_meanwhile_is_not_made_again(tmp_path: Path) -> None:
+    """The user cleared the base cache during a training: its measures go nowhere, and no
+    bare folder is left where the next training writes its whole entry."""
+    import torch
+
+    entry = tmp_path / "gone"
+    kept = BaseMeasures(entry, [SEQS])
+    assert kept.number("torch x", SEQS, Counted(1.0)) == 1.0
+    assert len(kept.tensors("anchor", "a", SEQS, lambda: [torch.zeros(1)])) == 1
+    assert not entry.exists()

@@ -135,3 +135,32 @@ def test_an_entry_removed_meanwhile_is_not_made_again(tmp_path: Path) -> None:
     assert kept.number("torch x", SEQS, Counted(1.0)) == 1.0
     assert len(kept.tensors("anchor", "a", SEQS, lambda: [torch.zeros(1)])) == 1
     assert not entry.exists()
+
+
+def test_llama_cpp_finds_the_neutral_measure_whatever_the_context_size(tmp_path: Path) -> None:
+    """Each training sizes llama.cpp's context to its longest example: the gate's neutral
+    measure of the base, registered from the training tokenizer's ids, is still found by the
+    next training's scorer, which tokenizes through llama.cpp."""
+    from app.adapters import torch_model
+    from app.adapters.merge.retention import LlamaTokenizer
+    from app.adapters.neutral import neutral_set
+    from app.adapters.scoring import LlamaScorer
+    from app.llm.models import packaged_default_model
+
+    hf_ids = neutral_set().sequences(
+        torch_model.load_base(packaged_default_model()).tokenizer, None
+    )
+    values = []
+    for n_ctx in (256, 1024):
+        scorer = LlamaScorer(
+            packaged_default_model(), n_ctx=n_ctx, kept=BaseMeasures(tmp_path, [hf_ids])
+        )
+        try:
+            scorer.use(None)
+            values.append(
+                scorer.mean_nll(neutral_set().sequences(LlamaTokenizer(scorer.llama), None))
+            )
+        finally:
+            scorer.close()
+    assert values[0] == values[1]
+    assert len(json.loads((tmp_path / NUMBERS).read_text())) == 1  # one entry, found again

@@ -189,3 +189,18 @@ def test_torch_measures_what_llama_cpp_measures_on_the_trained_adapter(
     recorded = trained.outcome.figures
     assert recorded.get("measured_in") == "torch"
     assert recorded["neutral_ppl_ratio_full"] == pytest.approx(figures["torch"][0], abs=1e-4)
+
+
+def test_a_cut_parity_sequence_keeps_the_whole_sequences_rows() -> None:
+    """train_job.check_rows: the parity check scores each answer's first tokens only; the
+    rows it keeps are the rows the whole sequence gives (causal attention), no more."""
+    from app.adapters.torch_scoring import batch_logits
+    from app.adapters.train_job import check_rows
+
+    model = tiny("llama")
+    ids, labels = SEQS[2]
+    cut, rows = check_rows(ids, labels, 4)
+    assert cut == ids[:5] and (rows.start, rows.stop) == (0, 4)
+    whole, part = batch_logits(model, [ids, cut])
+    np.testing.assert_allclose(part[rows], whole[rows], rtol=1e-5, atol=1e-6)
+    assert check_rows(ids, labels, 100) == (ids, slice(0, len(ids) - 1))

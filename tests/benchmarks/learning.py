@@ -242,15 +242,26 @@ def fill_cache(work: Path, shared: Path, prompts: list[str], given: list[str]) -
     of one step in a folder of its own (untimed)."""
     home = work / "first-training"
     home.mkdir()
-    data = home / "feedback.jsonl"
-    rows = [
-        {"prompt": p, "response": a, "correction": closing(a)}
-        for p, a in zip(prompts, given, strict=True)
-    ]
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    hearth(home, "feedback", "import", str(data))
+    give_feedback(home, "feedback", corrected(closing, prompts, given))
     hearth(home, "adapters", "train", "--json", "--steps", "1")
     keep_cache(home, shared)
+
+
+def corrected(
+    correct: Callable[[str], str], prompts: list[str], given: list[str]
+) -> list[dict[str, str]]:
+    """Feedback rows: each answer given, corrected the way the user wants it."""
+    return [
+        {"prompt": p, "response": a, "correction": correct(a)}
+        for p, a in zip(prompts, given, strict=True)
+    ]
+
+
+def give_feedback(home: Path, name: str, rows: list[dict[str, str]]) -> None:
+    """Import `rows` into the user folder `home`, as `hearth feedback import` does."""
+    data = home / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    hearth(home, "feedback", "import", str(data))
 
 
 def answers(core: Any, prompts: list[str], adapter: tuple[Path, float] | None) -> list[str]:
@@ -281,9 +292,7 @@ def two_preferences(
     home.mkdir(exist_ok=True)
 
     def teach(rows: list[dict[str, str]], name: str) -> dict[str, Any]:
-        data = home / f"{name}.jsonl"
-        data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        hearth(home, "feedback", "import", str(data))
+        give_feedback(home, name, rows)
         begun = time.perf_counter()
         out, lines = hearth(home, "adapters", "train", "--json", "--steps", str(steps))
         train_s = time.perf_counter() - begun
@@ -312,23 +321,11 @@ def two_preferences(
         finally:
             core.close()
 
-    first = teach(
-        [
-            {"prompt": p, "response": a, "correction": bullets(a)}
-            for p, a in zip(prompts, given, strict=True)
-        ],
-        "bullets",
-    )
+    first = teach(corrected(bullets, prompts, given), "bullets")
     after_first, first["active_scale"] = active_answers([*held_out, *SECOND_PROMPTS])
     first["shows_bullets"] = _share(shows_bullets, after_first[: len(held_out)])
     second_given = after_first[len(held_out) :]
-    second = teach(
-        [
-            {"prompt": p, "response": a, "correction": signed(a)}
-            for p, a in zip(SECOND_PROMPTS, second_given, strict=True)
-        ],
-        "signature",
-    )
+    second = teach(corrected(signed, SECOND_PROMPTS, second_given), "signature")
     after_second, second["active_scale"] = active_answers(held_out)
     second["shows_bullets"] = _share(shows_bullets, after_second)
     second["shows_signature"] = _share(shows_signature, after_second)
@@ -371,13 +368,7 @@ def main() -> None:
         correct, shows = PREFERENCES[name]
         home = work / name
         home.mkdir()
-        data = home / "feedback.jsonl"
-        rows = [
-            {"prompt": p, "response": a, "correction": correct(a)}
-            for p, a in zip(prompts, given, strict=True)
-        ]
-        data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        hearth(home, "feedback", "import", str(data))
+        give_feedback(home, "feedback", corrected(correct, prompts, given))
         cache = link_cache(shared, home)
         begun = time.perf_counter()
         # The product's own thread choice (every core: training pauses while a reply streams).
